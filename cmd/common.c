@@ -1,0 +1,120 @@
+/* common: what every command shares — the common options, inventory loading, selection, usage. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/select.h"
+#include "../lib/util.h"
+#include "cmd.h"
+
+void
+cmd_error(const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, *line;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	line = xasprintf("fleetctl: %s\n", msg);
+	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
+		/* nothing left to report to */
+	}
+	free(line);
+	free(msg);
+}
+
+int
+cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
+{
+	const char *eq;
+
+	switch (opt) {
+	case 'i':
+		ctx->inventory_path = arg;
+		return 1;
+	case 'F':
+		ctx->ssh_config = arg;
+		return 1;
+	case CMD_OPT_ACCEPT_NEW:
+		ctx->accept_new_host_keys = true;
+		return 1;
+	case 'o':
+		eq = strchr(arg, '=');
+		if (eq == NULL || eq == arg) {
+			cmd_error("-o wants KEY=VALUE, not '%s'", arg);
+			return -1;
+		}
+		ctx->overrides = xrealloc(ctx->overrides, (ctx->noverrides + 1) * sizeof(*ctx->overrides));
+		ctx->overrides[ctx->noverrides].key = xstrndup(arg, (size_t)(eq - arg));
+		ctx->overrides[ctx->noverrides].value = xstrdup(eq + 1);
+		if (inv_key_lookup(ctx->overrides[ctx->noverrides].key) < 0) {
+			cmd_error("-o: unknown key '%s'", ctx->overrides[ctx->noverrides].key);
+			free(ctx->overrides[ctx->noverrides].key);
+			free(ctx->overrides[ctx->noverrides].value);
+			return -1;
+		}
+		ctx->noverrides++;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+cmd_usage(const struct cmd_ctx *ctx, bool to_stdout)
+{
+	FILE *f = to_stdout ? stdout : stderr;
+	const struct cmd_entry *e = ctx->entry;
+
+	fprintf(f, "usage: fleetctl %s %s\n\n%s\n", e->name, e->usage, e->summary);
+	if (e->help != NULL && *e->help != '\0')
+		fprintf(f, "\n%s", e->help);
+	fprintf(f, "\ncommon options: -i FILE (inventory), -F FILE (ssh_config), -o KEY=VALUE, "
+	    "--accept-new-host-keys\nsee fleetctl(1)\n");
+	return to_stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+int
+cmd_load_inventory(struct cmd_ctx *ctx)
+{
+	struct inventory_opts opts;
+	const char *path = ctx->inventory_path;
+	char *cause = NULL;
+
+	if (ctx->inv != NULL)
+		return 0;
+	if (path == NULL)
+		path = getenv("FLEETCTL_INVENTORY");
+	if (path == NULL || *path == '\0')
+		path = "fleet.ini";
+	memset(&opts, 0, sizeof(opts));
+	opts.overrides = ctx->overrides;
+	opts.noverrides = ctx->noverrides;
+	opts.ssh_config = ctx->ssh_config;
+	if (inventory_load(path, &opts, &ctx->inv, &cause) != 0) {
+		cmd_error("%s", cause != NULL ? cause : "cannot load inventory");
+		free(cause);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int
+cmd_select(struct cmd_ctx *ctx, const char *pattern, struct inv_host ***hosts, size_t *n)
+{
+	char *cause = NULL;
+	int rc;
+
+	if ((rc = cmd_load_inventory(ctx)) != 0)
+		return rc;
+	if (select_hosts(ctx->inv, pattern, hosts, n, &cause) != 0) {
+		cmd_error("%s", cause != NULL ? cause : "bad selection");
+		free(cause);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
