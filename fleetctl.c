@@ -20,10 +20,16 @@
 #define FLEETCTL_VERSION "0.1.0"
 
 extern const struct cmd_entry cmd_hosts_entry;
+extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_bundle_entry;
+extern const struct cmd_entry cmd_history_entry;
 
 /* Destructive commands carry CMD_CHANGES_TERMINALS and are only ever matched by their full name. */
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_hosts_entry,
+	&cmd_exec_entry,
+	&cmd_bundle_entry,
+	&cmd_history_entry,
 	NULL
 };
 

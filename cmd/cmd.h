@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "../lib/executor.h"
 #include "../lib/inventory.h"
 
 /* Exit status, stable for CI (documented in fleetctl(1)). */
@@ -64,6 +65,16 @@ int cmd_load_inventory(struct cmd_ctx *ctx);
 int cmd_select(struct cmd_ctx *ctx, const char *pattern, struct inv_host ***hosts, size_t *n);
 /* Print "fleetctl: " + message to stderr as one write. */
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A new run id: UTC time + random suffix, e.g. 20261126T104512Z-1a2b3c (caller frees). */
+char *cmd_run_id(void);
+/*
+ * Record one operation in the history (one commit): kind ("exec", "restart"...), the command, the -l
+ * selection, each host's result.  Hosts' state files are left as they are.  A failure to record is
+ * printed as a warning; returns 0 or -1.
+ */
+int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
+    const char *component, const struct host_result *results, size_t n, const char *summary);
 
 /* The table, defined in fleetctl.c. */
 extern const struct cmd_entry *const cmd_table[];

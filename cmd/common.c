@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../lib/history.h"
 #include "../lib/select.h"
 #include "../lib/util.h"
 #include "cmd.h"
@@ -117,4 +119,61 @@ cmd_select(struct cmd_ctx *ctx, const char *pattern, struct inv_host ***hosts, s
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+char *
+cmd_run_id(void)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	unsigned rnd;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+	return xasprintf("%s-%06x", stamp, rnd & 0xffffff);
+}
+
+int
+cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
+    const char *component, const struct host_result *results, size_t n, const char *summary)
+{
+	struct history *h = NULL;
+	struct hist_result *hr = xcalloc(n ? n : 1, sizeof(*hr));
+	struct hist_op op;
+	char commit[41], *cause = NULL, *run_id = cmd_run_id(), *line;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		hr[i].host = results[i].host->name;
+		hr[i].state = host_state_name(results[i].state);
+		hr[i].step = results[i].state == HS_OK ? NULL : results[i].step;
+		hr[i].error = results[i].error;
+		hr[i].exit_code = results[i].exit_code;
+		hr[i].duration_ms = results[i].duration_ms;
+	}
+	line = xasprintf("%s '%s' on %s: %s", kind, command != NULL ? command : "",
+	    selection != NULL ? selection : "all", summary);
+	memset(&op, 0, sizeof(op));
+	op.kind = kind;
+	op.run_id = run_id;
+	op.summary = line;
+	op.component = component;
+	op.command = command;
+	op.selection = selection;
+	op.results = hr;
+	op.nresults = n;
+	if (history_open(ctx->inv->state_dir, &h, &cause) != 0 || history_record(h, &op, commit, &cause) != 0) {
+		cmd_error("warning: cannot record %s in the history: %s", kind, cause != NULL ? cause : "unknown error");
+		goto out;
+	}
+	rc = 0;
+out:
+	history_close(h);
+	free(cause);
+	free(line);
+	free(run_id);
+	free(hr);
+	return rc;
 }

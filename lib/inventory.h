@@ -65,7 +65,8 @@ struct inv_host {
 	bool implicit;                   /* created for a ProxyJump hop, not selectable */
 	char **groups;                   /* NULL-terminated, names of groups the host belongs to (direct or included) */
 	struct inv_setting set[INV__COUNT];
-	struct inv_host *jump;           /* resolved INV_JUMP (borrowed), NULL for none */
+	struct inv_host *jump;           /* resolved INV_JUMP (borrowed), NULL for none; use this, not the
+	                                    INV_JUMP string, which may be "none" or a ProxyJump chain */
 	char *warning;                   /* e.g. unsupported ssh_config Match/ProxyCommand affecting this host, or NULL */
 };
 
@@ -86,6 +87,7 @@ struct inventory {
 	char *state_dir;                 /* default: dirname(path)/.fleet */
 	char *ssh_config;                /* NULL = default files, "none", or a path */
 	char *on_failure;                /* local alarm command, or NULL */
+	struct inv_index *index;         /* private to inventory.c: name lookup */
 };
 
 /* Command-line -o key=value, applied above [host:]. */
@@ -114,5 +116,15 @@ int inv_key_lookup(const char *name);
 
 struct inv_host *inventory_find(const struct inventory *inv, const char *name);
 const struct inv_group *inventory_find_group(const struct inventory *inv, const char *name);
+
+/* True for keys whose value is an integer (port, keep, timeouts, parallel, retries, intervals). */
+bool inv_key_is_number(enum inv_key key);
+/*
+ * Expand one host pattern with Ansible-style numeric ranges: "kiosk[01:40].site" -> kiosk01.site ...
+ * kiosk40.site (a start with a leading zero fixes the width; several ranges multiply, the leftmost
+ * varies slowest).  0 and a NULL-terminated array in *names (caller frees with strv_free), or -1
+ * with *cause ("bad range '[40:01]' in 'x[40:01]': start is greater than end").
+ */
+int inventory_expand(const char *pattern, char ***names, size_t *n, char **cause);
 
 #endif

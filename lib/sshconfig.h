@@ -28,6 +28,12 @@ enum sshcfg_key {
 	SSHCFG__COUNT
 };
 
+/*
+ * Value formats: Port, ServerAliveCountMax digits; ConnectTimeout, ServerAliveInterval whole seconds
+ * ("1m30s" -> "90"); IdentitiesOnly "yes"/"no"; HostName lowercased unless an address, as ssh does.
+ * IdentityAgent, UserKnownHostsFile, GlobalKnownHostsFile and ProxyJump may be "none"; IdentityAgent
+ * may be "SSH_AUTH_SOCK"; ProxyJump and GlobalKnownHostsFile keep their %-tokens (ssh does too).
+ */
 struct sshcfg_value {
 	char *value;     /* NULL = not set by any file; tokens (%h %p %r %n %%) and ~ already expanded */
 	char *origin;    /* "/root/.ssh/config:40" */

@@ -73,7 +73,8 @@ test_round_trip_through_sh(void)
 static void
 test_join_raw_uses_single_spaces(void)
 {
-	char *argv[] = { "systemctl restart app", "&&", "echo ok", NULL };
+	char a0[] = "systemctl restart app", a1[] = "&&", a2[] = "echo ok";
+	char *argv[] = { a0, a1, a2, NULL };
 	char *j = shquote_join_raw(argv, 3);
 
 	CHECK_STR(j, "systemctl restart app && echo ok");

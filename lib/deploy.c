@@ -1,0 +1,214 @@
+/* deploy: put one release on one terminal, never leaving it half-installed. */
+#include "deploy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "release.h"
+
+/* The last line(s) of stderr, at most max bytes, for the result message (caller frees). */
+static char *
+deploy_tail(const struct buf *b, size_t max)
+{
+	size_t len = b->len, start;
+
+	while (len > 0 && (b->data[len - 1] == '\n' || b->data[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return NULL;
+	start = len > max ? len - max : 0;
+	return xstrndup(b->data + start, len - start);
+}
+
+static void
+deploy_capture(void *arg, int stream, const char *data, size_t len)
+{
+	struct host_result *r = arg;
+
+	buf_add(stream == 0 ? &r->out : &r->err, data, len);
+}
+
+static void
+deploy_fail(struct host_result *r, const char *step, char *msg)
+{
+	r->state = HS_FAILED;
+	r->step = step;
+	free(r->error);
+	r->error = msg;
+}
+
+void
+deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
+{
+	struct deploy_plan *plan = arg;
+	size_t idx = (size_t)(r - plan->results);
+	struct deploy_target *t = &plan->targets[idx];
+	struct deploy_outcome *o = &plan->outcomes[idx];
+	struct release_probe probe;
+	struct release_deploy d;
+	struct tp_exec x;
+	struct buf pout, perr;
+	const char *root = inv_get(r->host, INV_ROOT);
+	long step_timeout = inv_get_long(r->host, INV_COMMAND_TIMEOUT);
+	char *script = NULL, *cause = NULL;
+	struct transport *tp;
+	int rc, exit_code = -1, fd = -1;
+
+	memset(&probe, 0, sizeof(probe));
+	buf_init(&pout, 64 * 1024);
+	buf_init(&perr, 64 * 1024);
+	tp = executor_connect(w, r);
+	if (tp == NULL)
+		goto out;
+
+	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression);
+	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
+	if (rc != TP_OK) {
+		r->state = host_state_from_tp(rc);
+		r->step = "preflight";
+		r->error = cause;
+		cause = NULL;
+		goto out;
+	}
+	if (release_probe_parse(pout.data, &probe) != 0) {
+		deploy_fail(r, "preflight", xasprintf("the terminal's shell did not run the probe (exit %d): %s",
+		    exit_code, perr.len ? perr.data : "no output"));
+		goto out;
+	}
+	o->previous = xstrdup(probe.current);
+	if (probe.missing != NULL) {
+		deploy_fail(r, "preflight", xasprintf("the terminal lacks:%s%s (fleetctl needs a POSIX shell with "
+		    "tar, gzip and sha256sum)", *probe.missing == ' ' ? "" : " ", probe.missing));
+		goto out;
+	}
+	if (probe.cannot_write) {
+		deploy_fail(r, "preflight", xasprintf("cannot create '%s/%s' on the terminal", root, t->component));
+		goto out;
+	}
+	if (probe.installed && strcmp(probe.current, t->id) == 0) {
+		o->unchanged = true;
+		o->installed = true;
+		r->state = HS_OK;
+		r->exit_code = 0;
+		goto out;
+	}
+	if (!probe.installed && t->archive == NULL) {
+		deploy_fail(r, "upload", xasprintf("release %s is no longer on the terminal and its bundle is not "
+		    "in the local store", t->id));
+		goto out;
+	}
+	if (plan->dry_run) {
+		if (probe.installed)
+			o->plan = xasprintf("would switch %s -> %s (already installed, no upload)",
+			    *probe.current ? probe.current : "(none)", t->id);
+		else
+			o->plan = xasprintf("would upload %llu bytes%s, install, and switch %s -> %s",
+			    (unsigned long long)(probe.partial < t->size ? t->size - probe.partial : t->size),
+			    probe.partial > 0 && probe.partial < t->size ? " (resuming)" : "",
+			    *probe.current ? probe.current : "(none)", t->id);
+		r->state = HS_OK;
+		r->exit_code = 0;
+		goto out;
+	}
+
+	memset(&d, 0, sizeof(d));
+	d.root = root;
+	d.component = t->component;
+	d.id = t->id;
+	d.version = t->version;
+	d.sha256 = t->sha256;
+	d.compression = t->compression;
+	d.size = t->size;
+	d.unpack = !probe.installed;
+	d.upload = d.unpack;
+	d.previous = probe.current;
+	d.install = inv_get(r->host, INV_INSTALL);
+	d.restart = inv_get(r->host, INV_RESTART);
+	d.step_timeout = step_timeout;
+	d.keep = (const char *const *)t->keep;
+	d.keep_count = t->keep_count;
+
+	memset(&x, 0, sizeof(x));
+	x.stdin_fd = -1;
+	if (d.upload) {
+		fd = open(t->archive, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			deploy_fail(r, "upload", xasprintf("cannot open '%s': %s", t->archive, strerror(errno)));
+			goto out;
+		}
+		/* A partial upload from an earlier run resumes where it stopped; a longer one is started over. */
+		if (probe.partial > 0 && probe.partial <= t->size)
+			o->resumed_from = probe.partial;
+		x.stdin_fd = fd;
+		x.stdin_offset = (off_t)o->resumed_from;
+		d.fresh = o->resumed_from == 0;
+	}
+	free(script);
+	script = release_deploy_script(&d);
+	x.command = script;
+	x.timeout_ms = (3 * step_timeout + 60) * 1000;
+	x.sink.on_data = deploy_capture;
+	x.sink.arg = r;
+	rc = transport_exec(tp, &x, &cause);
+	o->bytes_sent = x.bytes_sent;
+	o->uploaded = d.upload && x.bytes_sent > 0;
+	r->exit_code = x.exit_code;
+	if (x.exit_signal[0] != '\0')
+		snprintf(r->exit_signal, sizeof(r->exit_signal), "%s", x.exit_signal);
+	if (rc != TP_OK) {
+		r->state = host_state_from_tp(rc);
+		r->step = release_failed_step(r->out.data, -1);
+		if (r->step == NULL)
+			r->step = "upload";
+		r->error = cause;
+		cause = NULL;
+		goto out;
+	}
+	if (x.exit_code == 0) {
+		r->state = HS_OK;
+		o->changed = true;
+		o->installed = true;
+		goto out;
+	}
+	r->step = release_failed_step(r->out.data, x.exit_code);
+	if (r->step == NULL)
+		r->step = "deploy";
+	if (strcmp(r->step, "install") == 0 && x.exit_code == RELEASE_EXIT_INSTALL)
+		o->install_failed = true;
+	{
+		char *tail = deploy_tail(&r->err, 400);
+
+		if (x.exit_signal[0] != '\0')
+			deploy_fail(r, r->step, xasprintf("%s step killed by signal %s (deadline %ld s?)%s%s", r->step,
+			    x.exit_signal, step_timeout, tail ? ": " : "", tail ? tail : ""));
+		else
+			deploy_fail(r, r->step, xasprintf("%s failed (exit %d)%s%s", r->step, x.exit_code,
+			    tail ? ": " : "", tail ? tail : ""));
+		free(tail);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	release_probe_free(&probe);
+	buf_free(&pout);
+	buf_free(&perr);
+	free(script);
+	free(cause);
+	transport_close(tp);
+}
+
+void
+deploy_outcomes_free(struct deploy_outcome *o, size_t n)
+{
+	if (o == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(o[i].previous);
+		free(o[i].plan);
+	}
+	free(o);
+}

@@ -1,0 +1,51 @@
+/*
+ * deploy: the per-terminal job behind push and rollback — probe, preflight, upload (resumed),
+ * verify, unpack, install, switch, restart, prune — as an executor job.
+ *
+ * One connection per terminal and two commands on it: the probe, then one deploy script that reads
+ * the archive from stdin (see lib/release).  A terminal that already has the release installed gets
+ * no upload: only the switch (and restart).
+ */
+#ifndef FLEET_DEPLOY_H
+#define FLEET_DEPLOY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "executor.h"
+
+/* What to put on one terminal; prepared on the main thread. */
+struct deploy_target {
+	const char *archive;          /* local archive path (the bundle store), or NULL: switch only */
+	const char *id, *version, *sha256, *compression, *component;
+	uint64_t size;
+	char **keep;                  /* NULL-terminated release ids to keep besides new and previous */
+	int keep_count;               /* 0 = no pruning */
+	bool require_installed;       /* rollback: the release must still be installed there, or the archive given */
+};
+
+/* What happened on one terminal (host_result.data points at one of these). */
+struct deploy_outcome {
+	char *previous;               /* release id current pointed at before ("" none) */
+	bool changed;                 /* current now points at the target */
+	bool unchanged;               /* it already did: nothing done */
+	bool installed;               /* the target finished installing (now or before) */
+	bool install_failed;          /* its install command failed */
+	bool uploaded;
+	uint64_t bytes_sent;
+	uint64_t resumed_from;        /* upload resumed at this offset */
+	char *plan;                   /* --dry-run: what would happen */
+};
+
+struct deploy_plan {
+	struct deploy_target *targets;     /* parallel to the hosts given to executor_run */
+	struct deploy_outcome *outcomes;   /* likewise; filled by the workers */
+	struct host_result *results;       /* the array given to executor_run (to find the index) */
+	bool dry_run;
+};
+
+/* The executor job: arg is a struct deploy_plan. */
+void deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg);
+void deploy_outcomes_free(struct deploy_outcome *o, size_t n);
+
+#endif

@@ -1,0 +1,233 @@
+/* release: scripts that change a terminal's release layout, built from quoted values only. */
+#include "release.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcmd.h"
+#include "shquote.h"
+#include "util.h"
+
+/* name='value'; with the value quoted for the remote shell. */
+static void
+rel_assign(struct buf *b, const char *name, const char *value)
+{
+	buf_addf(b, "%s=", name);
+	shquote_add(b, value != NULL ? value : "");
+	buf_adds(b, "; ");
+}
+
+static const char *
+rel_decompress(const char *compression)
+{
+	if (compression != NULL && strcmp(compression, "zstd") == 0)
+		return "zstd -dc";
+	if (compression != NULL && strcmp(compression, "none") == 0)
+		return "cat";
+	return "gzip -dc";
+}
+
+char *
+release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
+    const char *compression)
+{
+	struct buf b;
+	char *dir = xasprintf("%s/%s", root, component);
+
+	buf_init(&b, 0);
+	rel_assign(&b, "R", dir);
+	rel_assign(&b, "ID", id);
+	rel_assign(&b, "SHA", sha256);
+	buf_addf(&b, "m=; for t in sh tar sha256sum readlink mkdir mv ln rm cat wc %s; do "
+	    "command -v $t >/dev/null 2>&1 || m=\"$m $t\"; done; echo \"missing=$m\"; ",
+	    compression != NULL && strcmp(compression, "zstd") == 0 ? "zstd" :
+	    compression != NULL && strcmp(compression, "none") == 0 ? "" : "gzip");
+	buf_adds(&b,
+	    "mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
+	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; "
+	    "c=$(readlink \"$R/current\" 2>/dev/null); echo \"current=$c\"; "
+	    "[ -d \"$R/releases/$ID\" ] && [ -f \"$R/.fleet/installed/$ID\" ] && echo installed=1; "
+	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
+	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; "
+	    "echo probe=done");
+	free(dir);
+	return buf_detach(&b);
+}
+
+void
+release_probe_free(struct release_probe *p)
+{
+	if (p == NULL)
+		return;
+	free(p->missing);
+	free(p->current);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+release_probe_parse(const char *out, struct release_probe *p)
+{
+	char *copy = xstrdup(out), *line, *save = NULL;
+	bool done = false;
+
+	memset(p, 0, sizeof(*p));
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *v = strchr(line, '=');
+
+		if (v == NULL)
+			continue;
+		*v++ = '\0';
+		v = str_trim(v);
+		if (strcmp(line, "missing") == 0) {
+			if (*v != '\0')
+				p->missing = xstrdup(v);
+		} else if (strcmp(line, "nowrite") == 0)
+			p->cannot_write = true;
+		else if (strcmp(line, "current") == 0) {
+			/* current -> releases/<id>: keep the id only */
+			const char *slash = strrchr(v, '/');
+
+			free(p->current);
+			p->current = xstrdup(strncmp(v, "releases/", 9) == 0 && slash != NULL ? slash + 1 : v);
+		} else if (strcmp(line, "installed") == 0)
+			p->installed = true;
+		else if (strcmp(line, "partial") == 0) {
+			long n;
+
+			if (parse_long(v, 0, (long)(~0UL >> 1), &n) == 0)
+				p->partial = (uint64_t)n;
+		} else if (strcmp(line, "probe") == 0)
+			done = true;
+	}
+	free(copy);
+	if (p->current == NULL)
+		p->current = xstrdup("");
+	return done ? 0 : -1;
+}
+
+/* Run cmd in dir with the release's environment, killed on the terminal at the deadline. */
+static void
+rel_hook(struct buf *b, const char *dir_expr, const char *cmd, long timeout)
+{
+	char *wrapped = rcmd_deadline(cmd, timeout);
+
+	buf_addf(b, "( cd %s && export FLEET_RELEASE=\"$ID\" FLEET_VERSION=\"$VER\" FLEET_PREVIOUS=\"$OLD\" "
+	    "FLEET_ROOT=\"$R\" FLEET_COMPONENT=\"$COMP\" && %s )", dir_expr, wrapped);
+	free(wrapped);
+}
+
+/* Make current point at releases/$1, atomically. */
+static const char rel_switch_fn[] =
+	"sw() { L=\".fleet/tmp/link.$$\"; rm -rf \"$L\" && mkdir \"$L\" && ln -s \"releases/$1\" \"$L/current\" "
+	"&& mv -f \"$L/current\" . && rmdir \"$L\" && [ \"$(readlink current)\" = \"releases/$1\" ]; }; ";
+
+char *
+release_deploy_script(const struct release_deploy *d)
+{
+	struct buf b;
+	char *dir = xasprintf("%s/%s", d->root, d->component);
+
+	buf_init(&b, 0);
+	rel_assign(&b, "R", dir);
+	rel_assign(&b, "ID", d->id);
+	rel_assign(&b, "VER", d->version);
+	rel_assign(&b, "SHA", d->sha256);
+	rel_assign(&b, "COMP", d->component);
+	rel_assign(&b, "OLD", d->previous);
+	buf_adds(&b, rel_switch_fn);
+	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
+	if (d->unpack) {
+		if (d->upload) {
+			buf_adds(&b, "echo step=upload; ");
+			if (d->fresh)
+				buf_adds(&b, ": > \"$P\" || exit 90; ");
+			buf_adds(&b, "cat >> \"$P\" || { echo \"cannot write $R/$P\" >&2; exit 90; }; ");
+			buf_addf(&b, "s=$(wc -c < \"$P\"); if [ \"$s\" -ne %llu ]; then "
+			    "[ \"$s\" -gt %llu ] && rm -f \"$P\"; echo \"received $s of %llu bytes\" >&2; exit 90; fi; ",
+			    (unsigned long long)d->size, (unsigned long long)d->size, (unsigned long long)d->size);
+		}
+		buf_adds(&b, "echo step=verify; set -- $(sha256sum \"$P\"); "
+		    "if [ \"$1\" != \"$SHA\" ]; then rm -f \"$P\"; echo \"checksum mismatch: got $1\" >&2; exit 91; fi; ");
+		buf_addf(&b, "echo step=unpack; T=\".fleet/tmp/$ID.$$\"; rm -rf \"$T\" \"releases/$ID\" "
+		    "\".fleet/installed/$ID\" \".fleet/failed/$ID\" && mkdir -p \"$T\" || exit 92; "
+		    "%s < \"$P\" | tar -xf - -C \"$T\" || { rm -rf \"$T\"; echo 'unpack failed' >&2; exit 92; }; "
+		    "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$P\"; ", rel_decompress(d->compression));
+		buf_adds(&b, "echo step=install; ");
+		if (d->install != NULL && *d->install != '\0') {
+			rel_hook(&b, "\"releases/$ID\"", d->install, d->step_timeout);
+			buf_adds(&b, " || { : > \".fleet/failed/$ID\"; exit 93; }; ");
+		}
+		buf_adds(&b, ": > \".fleet/installed/$ID\" || exit 93; ");
+	}
+	buf_adds(&b, "echo step=switch; sw \"$ID\" || exit 94; ");
+	if (d->restart != NULL && *d->restart != '\0') {
+		buf_adds(&b, "echo step=restart; ");
+		rel_hook(&b, "current", d->restart, d->step_timeout);
+		/* A failed restart puts the old release back (and restarts it) so current is as it was. */
+		buf_adds(&b, " || { if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ]; then sw \"$OLD\" && ");
+		rel_hook(&b, "current", d->restart, d->step_timeout);
+		buf_adds(&b, " >/dev/null 2>&1; fi; exit 95; }; ");
+	}
+	if (d->keep_count > 0) {
+		buf_adds(&b, "echo step=prune; K=\" $ID $OLD\"; ");
+		for (size_t i = 0; d->keep != NULL && d->keep[i] != NULL; i++) {
+			buf_adds(&b, "K=\"$K \"");
+			shquote_add(&b, d->keep[i]);
+			buf_adds(&b, "; ");
+		}
+		buf_adds(&b, "K=\"$K \"; for d in releases/*; do [ -d \"$d\" ] || continue; n=${d#releases/}; "
+		    "case \"$K\" in *\" $n \"*) ;; *) rm -rf \"$d\" \".fleet/installed/$n\" \".fleet/failed/$n\";; esac; done; ");
+	}
+	buf_adds(&b, "echo step=done; exit 0");
+	free(dir);
+	return buf_detach(&b);
+}
+
+const char *
+release_failed_step(const char *out, int exit_code)
+{
+	switch (exit_code) {
+	case RELEASE_EXIT_UPLOAD: return "upload";
+	case RELEASE_EXIT_VERIFY: return "verify";
+	case RELEASE_EXIT_UNPACK: return "unpack";
+	case RELEASE_EXIT_INSTALL: return "install";
+	case RELEASE_EXIT_SWITCH: return "switch";
+	case RELEASE_EXIT_RESTART: return "restart";
+	case RELEASE_EXIT_PREFLIGHT: return "preflight";
+	default: break;
+	}
+	/* Killed (e.g. a step's deadline): the last step it announced. */
+	{
+		static const char *const steps[] = { "upload", "verify", "unpack", "install", "switch", "restart",
+			"prune", "done", NULL };
+		const char *last = NULL, *p = out;
+
+		while (p != NULL && (p = strstr(p, "step=")) != NULL) {
+			p += 5;
+			for (int i = 0; steps[i] != NULL; i++)
+				if (strncmp(p, steps[i], strlen(steps[i])) == 0)
+					last = steps[i];
+		}
+		return last;
+	}
+}
+
+char *
+release_status_script(const char *root, const char *const *components)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (size_t i = 0; components[i] != NULL; i++) {
+		char *dir = xasprintf("%s/%s/current", root, components[i]);
+
+		buf_adds(&b, "c=$(readlink ");
+		shquote_add(&b, dir);
+		buf_adds(&b, " 2>/dev/null); echo ");
+		shquote_add(&b, components[i]);
+		buf_adds(&b, "\"=$c\"; ");
+		free(dir);
+	}
+	buf_adds(&b, "echo status=done");
+	return buf_detach(&b);
+}

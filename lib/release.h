@@ -1,0 +1,70 @@
+/*
+ * release: the layout of one component on a terminal, and the shell scripts that change it.
+ *
+ *   ROOT/COMPONENT/releases/<id>/      unpacked releases
+ *   ROOT/COMPONENT/current -> releases/<id>
+ *   ROOT/COMPONENT/.fleet/incoming/    <sha256>.partial uploads (resumed by offset)
+ *   ROOT/COMPONENT/.fleet/installed/   <id> markers: install finished
+ *   ROOT/COMPONENT/.fleet/failed/      <id> markers: install failed (kept for debugging until pruned)
+ *   ROOT/COMPONENT/.fleet/tmp/         unpack and symlink staging
+ *
+ * `current` is switched by creating the new link in a staging directory and renaming it over the old
+ * one (works with busybox mv, which may lack -T), so there is never a moment without a valid current.
+ * Pure: builds strings and parses output; every value is quoted with lib/shquote.
+ */
+#ifndef FLEET_RELEASE_H
+#define FLEET_RELEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Exit codes of the deploy script: the step that failed. */
+enum {
+	RELEASE_EXIT_UPLOAD = 90,
+	RELEASE_EXIT_VERIFY = 91,
+	RELEASE_EXIT_UNPACK = 92,
+	RELEASE_EXIT_INSTALL = 93,
+	RELEASE_EXIT_SWITCH = 94,
+	RELEASE_EXIT_RESTART = 95,
+	RELEASE_EXIT_PREFLIGHT = 96
+};
+
+struct release_probe {
+	char *missing;        /* tools the terminal lacks (space-separated), or NULL */
+	bool cannot_write;    /* mkdir under ROOT failed */
+	char *current;        /* release id current points at ("" = none, or not a release) */
+	bool installed;       /* releases/<id> exists with its installed marker */
+	uint64_t partial;     /* bytes of <sha256>.partial already there */
+};
+void release_probe_free(struct release_probe *p);
+
+/* Script that checks tools, makes the layout, and reports current / installed / partial. */
+char *release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
+    const char *compression);
+/* Parse its stdout.  0, or -1 when the output is not what the script prints. */
+int release_probe_parse(const char *out, struct release_probe *p);
+
+struct release_deploy {
+	const char *root, *component;
+	const char *id, *version, *sha256, *compression;
+	uint64_t size;            /* archive bytes */
+	bool upload;              /* stdin carries the archive from offset `partial` */
+	bool fresh;               /* empty the partial file first (upload from offset 0) */
+	bool unpack;              /* false when releases/<id> is installed already: switch only */
+	const char *previous;     /* release id current pointed at ("" = none) */
+	const char *install;      /* group's install command, or NULL */
+	const char *restart;      /* restart command, or NULL */
+	long step_timeout;        /* seconds for install and restart each */
+	const char *const *keep;  /* NULL-terminated ids to keep when pruning (besides new and previous) */
+	int keep_count;           /* > 0: prune releases not kept */
+};
+/* The script that uploads (stdin), verifies, unpacks, installs, switches, restarts and prunes.
+ * It prints "step=NAME" before each step and exits with RELEASE_EXIT_* on failure. */
+char *release_deploy_script(const struct release_deploy *d);
+/* The last "step=" value in a deploy script's stdout (static string), or NULL. */
+const char *release_failed_step(const char *out, int exit_code);
+
+/* Script that prints the release id current points at for each component given (one "COMP=ID" line each). */
+char *release_status_script(const char *root, const char *const *components);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * report: how results look — host lists folded into ranges, prefixed lines, folded identical outputs,
+ * newline-delimited JSON, the summary line and the live progress line.
+ * Everything is formatted whole into a buffer and written with one write() so lines never interleave.
+ */
+#ifndef FLEET_REPORT_H
+#define FLEET_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "executor.h"
+#include "util.h"
+
+/* "kiosk[01-38,40],atm003" from names (in the order given; numeric runs folded by prefix/suffix/width). */
+char *report_hostlist(char *const *names, size_t n);
+
+/* Append data's lines to b, each prefixed "NAME: "; a last line without newline gets one. */
+void report_prefix_lines(struct buf *b, const char *name, const char *data, size_t len);
+
+/* Write b to fd in one call (loops on short writes) and reset b. */
+void report_flush(struct buf *b, int fd);
+
+/* Per-host output in inventory order: stdout lines to out, stderr lines and errors to err. */
+void report_hosts(const struct host_result *r, size_t n, int out_fd, int err_fd);
+/* Identical (state, exit, stdout, stderr) folded: one header per group naming its hosts as ranges. */
+void report_fold(const struct host_result *r, size_t n, int out_fd);
+/* "48 ok, 1 failed: kiosk07, 1 unreachable: atm003" (caller frees). */
+char *report_summary(const struct host_result *r, size_t n);
+
+/* JSON object for one host: host, state, exit, signal, stdout, stderr, duration_ms, error, step, truncated. */
+json_t *report_json_host(const struct host_result *r);
+/* Summary object: {"summary":true,"total":..,"ok":..,...,"exit_status":..}. */
+json_t *report_json_summary(const struct host_result *r, size_t n, int exit_status);
+/* One compact JSON value and a newline, in one write. */
+void report_json_line(json_t *j, int fd);
+
+/* A valid UTF-8 copy of data (invalid bytes become U+FFFD); caller frees. */
+char *report_utf8(const char *data, size_t len, size_t *outlen);
+
+/* "\r[12/50] 10 ok, 1 failed, 1 unreachable  3.2s" — for a TTY only. */
+void report_progress(const struct executor_progress *p, int fd);
+void report_progress_clear(int fd);
+
+#endif

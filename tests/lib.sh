@@ -1,0 +1,186 @@
+# lib.sh: sourced by every e2e test (tests/e2e/*.sh) with  . "$(dirname "$0")/../lib.sh"
+#
+#   t_setup                    private directory $T under /tmp, removed (fleet stopped) at exit;
+#                              T_KEEP=1 keeps it for a look afterwards
+#   fleet_up K [--groups SPEC] real sshd terminals t01..tK: sets FLEET (their directory) and INV
+#                              (FLEET/fleet.ini); see tests/fleet.sh for the layout
+#   fleet_down                 stop them (also done at exit)
+#   fleet_stop_one "$FLEET" t03 / fleet_start_one "$FLEET" t03 / fleet_rekey_one "$FLEET" t03
+#   t_ssh t03 CMD...           run CMD on a terminal with the real OpenSSH client
+#   pass NAME / fail NAME WHY  print "PASS: NAME" / "FAIL: NAME (WHY)" and count
+#   run CMD...                 run it; T_RC, T_STDOUT, T_STDERR, T_OUT (both) hold the result
+#   must_fail CMD...           true when CMD exits 1..125 (not a crash, not a signal)
+#   expect_exit N CMD...       true when CMD exits N
+#   expect_output ERE CMD...   true when stdout+stderr match ERE (grep -E) and CMD did not crash
+#                              All three run CMD through `run`, are false when a sanitizer reported
+#                              anything, and leave the reason in T_WHY (details on stdout as "# " lines).
+#   t_check NAME HELPER ARGS.. pass NAME if `HELPER ARGS..` is true, else fail NAME "$T_WHY"
+#   t_done                     exit 1 if anything failed
+#
+# FLEETCTL is the binary under test: $FLEETCTL_BIN, else build/test/fleetctl (sanitized).
+
+T_TOP=$(cd "$(dirname "$0")/../.." && pwd)
+FLEET_SH_LIB=1
+. "$T_TOP/tests/fleet.sh"
+
+FLEETCTL=${FLEETCTL_BIN:-$T_TOP/build/test/fleetctl}
+# LeakSanitizer works in this sandbox and in CI (checked): leaks fail the test.
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export ASAN_OPTIONS UBSAN_OPTIONS
+# No agent, no user ssh config from the environment of whoever runs the tests.
+unset SSH_AUTH_SOCK FLEETCTL_INVENTORY
+
+T=""
+FLEET=""
+INV=""
+T_PASSED=0
+T_FAILED=0
+T_RC=0
+T_OUT=""
+T_STDOUT=""
+T_STDERR=""
+T_WHY=""
+
+t_cleanup() {
+	if [ -n "$FLEET" ]; then
+		fleet_down_dir "$FLEET"
+	fi
+	if [ "${T_KEEP:-0}" = 1 ]; then
+		echo "# kept $T"
+		return 0
+	fi
+	case "$T" in
+	/tmp/fleetctl-test.*) rm -rf "$T" ;;
+	esac
+}
+
+t_setup() {
+	T=$(mktemp -d /tmp/fleetctl-test.XXXXXX) || exit 1
+	# Terminals log in as another account: it must be able to reach its files below $T.
+	chmod 0755 "$T"
+	trap t_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+}
+
+fleet_up() {
+	FLEET=$T/fleet
+	if ! fleet_up_dir "$FLEET" "$@"; then
+		fail fleet_up "the test fleet did not come up"
+		exit 1
+	fi
+	INV=$FLEET/fleet.ini
+}
+
+fleet_down() {
+	if [ -n "$FLEET" ]; then
+		fleet_down_dir "$FLEET"
+	fi
+}
+
+t_ssh() {
+	local n="$1"
+	shift
+	fleet_ssh "$FLEET" "$n" "$@"
+}
+
+pass() {
+	echo "PASS: $1"
+	T_PASSED=$((T_PASSED + 1))
+}
+
+fail() {
+	echo "FAIL: $1 (${2:-})"
+	T_FAILED=$((T_FAILED + 1))
+}
+
+# Show what a command did, as "# " lines (capped), after a check on it failed.
+t_diag() {
+	echo "# \$ $T_CMD"
+	echo "# exit $T_RC"
+	printf '%s\n' "$T_OUT" | head -n 30 | sed 's/^/# /'
+}
+
+run() {
+	T_CMD="$*"
+	"$@" >"$T/.stdout" 2>"$T/.stderr" </dev/null
+	T_RC=$?
+	T_STDOUT=$(cat "$T/.stdout")
+	T_STDERR=$(cat "$T/.stderr")
+	T_OUT=$(cat "$T/.stdout" "$T/.stderr")
+	T_SAN=0
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|AddressSanitizer|UndefinedBehaviorSanitizer' "$T/.stderr"; then
+		T_SAN=1
+	fi
+	return 0
+}
+
+# Common verdict: a sanitizer report, a death by signal (128+N, except when it is the status the
+# caller expects) and "not runnable" (126, 127) are always failures; 255 (ssh's error) is not.
+t_sane() {
+	if [ "$T_SAN" = 1 ]; then
+		T_WHY="sanitizer report"
+		t_diag
+		return 1
+	fi
+	if [ "$T_RC" -gt 125 ] && [ "$T_RC" -ne 255 ] && [ "$T_RC" -ne "${1:--1}" ]; then
+		T_WHY="exit $T_RC (crash, signal or not runnable)"
+		t_diag
+		return 1
+	fi
+	return 0
+}
+
+must_fail() {
+	run "$@"
+	t_sane || return 1
+	if [ "$T_RC" -eq 0 ]; then
+		T_WHY="exited 0, expected a failure"
+		t_diag
+		return 1
+	fi
+	return 0
+}
+
+expect_exit() {
+	local want="$1"
+	shift
+	run "$@"
+	t_sane "$want" || return 1
+	if [ "$T_RC" -ne "$want" ]; then
+		T_WHY="exit $T_RC, expected $want"
+		t_diag
+		return 1
+	fi
+	return 0
+}
+
+expect_output() {
+	local pat="$1"
+	shift
+	run "$@"
+	t_sane || return 1
+	if ! printf '%s\n' "$T_OUT" | grep -qE -- "$pat"; then
+		T_WHY="output does not match '$pat'"
+		t_diag
+		return 1
+	fi
+	return 0
+}
+
+t_check() {
+	local name="$1"
+	shift
+	T_WHY="false"
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name" "$T_WHY"
+	fi
+}
+
+t_done() {
+	echo "# $T_PASSED passed, $T_FAILED failed"
+	[ "$T_FAILED" -eq 0 ] || exit 1
+	exit 0
+}
