@@ -4,7 +4,7 @@
 CC      ?= gcc
 BUILD   ?= build
 PREFIX  ?= /usr/local
-PKGS     = libssh2 libgit2 libarchive inih jansson libcrypto
+PKGS     = libssh2 libgit2 libarchive inih jansson libcrypto zlib
 
 WARN     = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wvla -Wundef -Wcast-align -Wwrite-strings -Wno-unused-parameter \

@@ -21,6 +21,9 @@
 
 extern const struct cmd_entry cmd_hosts_entry;
 extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_push_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_rollback_entry;
 extern const struct cmd_entry cmd_bundle_entry;
 extern const struct cmd_entry cmd_history_entry;
 
@@ -28,6 +31,9 @@ extern const struct cmd_entry cmd_history_entry;
 const struct cmd_entry *const cmd_table[] = {
 	&cmd_hosts_entry,
 	&cmd_exec_entry,
+	&cmd_push_entry,
+	&cmd_status_entry,
+	&cmd_rollback_entry,
 	&cmd_bundle_entry,
 	&cmd_history_entry,
 	NULL

@@ -76,6 +76,27 @@ char *cmd_run_id(void);
 int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary);
 
+/* push and rollback, once each terminal's target is known (cmd/deploy_run.c). */
+struct deploy_target;
+struct cmd_deploy {
+	const char *kind;               /* "push" or "rollback" */
+	const char *run_id;
+	const char *component;
+	const char *label;              /* what, for the summary: "1.4.2-3fa9c2d1e0ab", "to previous" */
+	const char *selection;
+	const char *command;            /* for the history body */
+	const char *release_id, *release_manifest, *release_sha256;   /* push: stored in the history */
+	struct inv_host **hosts;
+	size_t n;
+	struct deploy_target *targets;  /* parallel to hosts */
+	int parallel;
+	bool dry_run, json;
+};
+/* Run, report, record.  Returns the exit status. */
+int cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr);
+/* Parse "-p N" for commands; -1 (message printed) when bad. */
+int cmd_parse_parallel(const char *cmdname, const char *arg, long *out);
+
 /* The table, defined in fleetctl.c. */
 extern const struct cmd_entry *const cmd_table[];
 

@@ -177,3 +177,13 @@ out:
 	free(hr);
 	return rc;
 }
+
+int
+cmd_parse_parallel(const char *cmdname, const char *arg, long *out)
+{
+	if (parse_long(arg, 1, 10000, out) != 0) {
+		cmd_error("%s: -p wants a number from 1 to 10000, not '%s'", cmdname, arg);
+		return -1;
+	}
+	return 0;
+}

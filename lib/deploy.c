@@ -61,6 +61,11 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	memset(&probe, 0, sizeof(probe));
 	buf_init(&pout, 64 * 1024);
 	buf_init(&perr, 64 * 1024);
+	tp = NULL;
+	if (t->refusal != NULL) {
+		deploy_fail(r, "plan", xstrdup(t->refusal));
+		goto out;
+	}
 	tp = executor_connect(w, r);
 	if (tp == NULL)
 		goto out;
@@ -211,4 +216,57 @@ deploy_outcomes_free(struct deploy_outcome *o, size_t n)
 		free(o[i].plan);
 	}
 	free(o);
+}
+
+/* A NULL-terminated copy of v with id first (when add) and every other occurrence of id removed. */
+static char **
+deploy_list_with(char *const *v, const char *id, bool add)
+{
+	char **out = NULL;
+	size_t n = 0;
+
+	if (add)
+		strv_push(&out, &n, xstrdup(id));
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		if (strcmp(v[i], id) != 0)
+			strv_push(&out, &n, xstrdup(v[i]));
+	if (out == NULL)
+		out = xcalloc(1, sizeof(*out));
+	return out;
+}
+
+int
+deploy_next_state(const struct hist_state *old, const struct deploy_target *t, const struct deploy_outcome *o,
+    const struct host_result *r, bool dry_run, struct hist_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (dry_run || r->state == HS_SKIPPED || r->state == HS_PENDING)
+		return 1;
+	if (r->state == HS_OK && (o->changed || o->unchanged)) {
+		const char *prev;
+
+		/* What it ran before is what current pointed at on the terminal, if that was another release. */
+		if (o->previous != NULL && *o->previous != '\0' && strcmp(o->previous, t->id) != 0)
+			prev = o->previous;
+		else if (old->current != NULL && strcmp(old->current, t->id) != 0)
+			prev = old->current;
+		else
+			prev = old->previous;
+		out->current = xstrdup(t->id);
+		out->previous = xstrdup(prev);
+		out->good = deploy_list_with(old->good, t->id, true);
+		out->failed = deploy_list_with(old->failed, t->id, false);
+		out->last_result = xstrdup(o->unchanged ? "ok:unchanged" : "ok");
+		return 0;
+	}
+	out->current = xstrdup(old->current);
+	out->previous = xstrdup(old->previous);
+	/* A failed install takes the release off the good list; any other failure leaves the list alone. */
+	out->good = o->install_failed ? deploy_list_with(old->good, t->id, false) : deploy_list_with(old->good, "", false);
+	out->failed = deploy_list_with(old->failed, t->id, o->install_failed);
+	if (r->state == HS_FAILED)
+		out->last_result = xasprintf("failed:%s", r->step != NULL ? r->step : "unknown");
+	else
+		out->last_result = xstrdup(host_state_name(r->state));
+	return 0;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "executor.h"
+#include "history.h"
 
 /* What to put on one terminal; prepared on the main thread. */
 struct deploy_target {
@@ -21,7 +22,7 @@ struct deploy_target {
 	uint64_t size;
 	char **keep;                  /* NULL-terminated release ids to keep besides new and previous */
 	int keep_count;               /* 0 = no pruning */
-	bool require_installed;       /* rollback: the release must still be installed there, or the archive given */
+	char *refusal;                /* set: fail this terminal with this message without touching it (owner: caller) */
 };
 
 /* What happened on one terminal (host_result.data points at one of these). */
@@ -49,3 +50,12 @@ void deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg
 void deploy_outcomes_free(struct deploy_outcome *o, size_t n);
 
 #endif
+
+
+/*
+ * The history state of a terminal after this outcome (*out filled, caller frees with hist_state_free),
+ * from its state before.  kind is "push" or "rollback".  Returns 0, or 1 when nothing is to be written
+ * (a dry run or a terminal that was never started).
+ */
+int deploy_next_state(const struct hist_state *old, const struct deploy_target *t, const struct deploy_outcome *o,
+    const struct host_result *r, bool dry_run, struct hist_state *out);

@@ -693,6 +693,7 @@ tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp
 	struct tp_pump *p = NULL;
 	LIBSSH2_CHANNEL *ch;
 	int sv[2] = { -1, -1 }, rc;
+	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
 	char *sub = NULL;
 
 	rc = tp_connect_one(t->jump, o, &outer, note, &sub);
@@ -700,7 +701,16 @@ tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp
 		set_cause(cause, rc, "jump host %s: %s", t->jump->name, sub != NULL ? sub : "failed");
 		goto out;
 	}
-	ch = libssh2_channel_direct_tcpip_ex(outer->session, t->address, t->port, "127.0.0.1", 0);
+	/* The jump's session is non-blocking once connected: wait for the channel, bounded like a connect. */
+	while ((ch = libssh2_channel_direct_tcpip_ex(outer->session, t->address, t->port, "127.0.0.1", 0)) == NULL &&
+	    libssh2_session_last_errno(outer->session) == LIBSSH2_ERROR_EAGAIN) {
+		if ((rc = tp_wait(outer, deadline, -1, 0)) != TP_OK) {
+			outer->broken = true;
+			rc = set_cause(cause, rc, "jump host %s cannot reach %s port %d: %s", t->jump->name,
+			    t->address, t->port, rc == TP_CANCELLED ? "interrupted" : "timed out");
+			goto out;
+		}
+	}
 	if (ch == NULL) {
 		char *err = tp_session_error(outer->session);
 

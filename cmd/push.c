@@ -1,0 +1,247 @@
+/*
+ * push: put a release on the selected terminals — bundle a directory (or check a given archive), keep
+ * it in the local bundle store, then on every terminal at once: upload (resumed, skipped when already
+ * there), verify its SHA-256, unpack into its own release directory, install, switch `current`
+ * atomically, restart, prune.  One history commit records every terminal's result.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/bundle.h"
+#include "../lib/deploy.h"
+#include "../lib/history.h"
+#include "cmd.h"
+
+/* The bundle to push: a checked archive, or a directory bundled now; either way put in the store. */
+static int
+push_prepare_bundle(struct cmd_ctx *ctx, const char *src, const char *version, const char *component,
+    const char *compress, struct bundle **out, char **stored)
+{
+	struct bundle *b = NULL;
+	struct stat st;
+	char *store = xasprintf("%s/bundles", ctx->inv->state_dir), *tmp = NULL, *cause = NULL;
+	int rc = EXIT_USAGE;
+
+	if (stat(src, &st) != 0) {
+		cmd_error("push: cannot open '%s': %s", src, strerror(errno));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (version == NULL) {
+			cmd_error("push: pushing a directory needs --version");
+			goto out;
+		}
+		if (mkdir_p(store, 0755) != 0) {
+			cmd_error("push: cannot create '%s': %s", store, strerror(errno));
+			goto out;
+		}
+		tmp = xasprintf("%s/.new-%ld.tar", store, (long)getpid());
+		if (bundle_create(src, version, component != NULL ? component : "app", compress, tmp, &b, &cause) != 0) {
+			cmd_error("push: %s", cause);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	} else {
+		if (version != NULL || compress != NULL) {
+			cmd_error("push: --version and --compress go with a directory; an archive carries its own");
+			goto out;
+		}
+		/* The same checks as when bundling: a hostile archive never reaches a terminal. */
+		if (bundle_open(src, &b, &cause) != 0) {
+			cmd_error("push: refusing '%s': %s", src, cause);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+		if (component != NULL && strcmp(component, b->component) != 0) {
+			cmd_error("push: '%s' is a bundle of component '%s', not '%s'", src, b->component, component);
+			goto out;
+		}
+	}
+	if (bundle_store_put(store, b, stored, &cause) != 0) {
+		cmd_error("push: cannot keep the bundle in '%s': %s", store, cause);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	*out = b;
+	b = NULL;
+	rc = 0;
+out:
+	if (tmp != NULL)
+		unlink(tmp);
+	bundle_free(b);
+	free(tmp);
+	free(store);
+	free(cause);
+	return rc;
+}
+
+int cmd_push(struct cmd_ctx *ctx, int argc, char **argv);
+
+int
+cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONG,
+		{ "limit", required_argument, NULL, 'l' },
+		{ "parallel", required_argument, NULL, 'p' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "component", required_argument, NULL, 'c' },
+		{ "compress", required_argument, NULL, 'z' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cmd_deploy dr;
+	struct deploy_target *targets = NULL;
+	struct inv_host **hosts = NULL;
+	struct history *h = NULL;
+	struct bundle *b = NULL;
+	const char *limit = NULL, *version = NULL, *component = NULL, *compress = NULL;
+	char *stored = NULL, *run_id = NULL, *cause = NULL, *command = NULL;
+	bool dry_run = false, json = false;
+	long parallel = 0;
+	size_t n = 0;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hl:p:v:c:z:nj", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return cmd_usage(ctx, true);
+		case 'l': limit = optarg; break;
+		case 'p':
+			if (cmd_parse_parallel("push", optarg, &parallel) != 0)
+				return EXIT_USAGE;
+			break;
+		case 'v':
+			if (!bundle_valid_version(optarg)) {
+				cmd_error("push: bad version '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)", optarg);
+				return EXIT_USAGE;
+			}
+			version = optarg;
+			break;
+		case 'c':
+			if (!bundle_valid_component(optarg)) {
+				cmd_error("push: bad component '%s' (1-32 of a-z 0-9 _ -, starting with a letter)", optarg);
+				return EXIT_USAGE;
+			}
+			component = optarg;
+			break;
+		case 'z':
+			if (strcmp(optarg, "gzip") != 0 && strcmp(optarg, "zstd") != 0 && strcmp(optarg, "none") != 0) {
+				cmd_error("push: --compress wants gzip, zstd or none, not '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			compress = optarg;
+			break;
+		case 'n': dry_run = true; break;
+		case 'j': json = true; break;
+		default:
+			rc = cmd_common_option(ctx, opt, optarg);
+			if (rc == 1)
+				break;
+			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		cmd_error("push: name one bundle or release directory (fleetctl push BUNDLE|DIR [-l SEL])");
+		return EXIT_USAGE;
+	}
+	/* Every argument is checked before any terminal is touched. */
+	if ((rc = cmd_select(ctx, limit, &hosts, &n)) != 0)
+		return rc;
+	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
+		goto out;
+	if (history_open(ctx->inv->state_dir, &h, &cause) != 0) {
+		cmd_error("push: %s", cause);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	targets = xcalloc(n, sizeof(*targets));
+	for (size_t i = 0; i < n; i++) {
+		struct hist_state st;
+		long keep = inv_get_long(hosts[i], INV_KEEP);
+		size_t k = 0;
+
+		targets[i].archive = stored;
+		targets[i].id = b->id;
+		targets[i].version = b->version;
+		targets[i].sha256 = b->sha256;
+		targets[i].compression = b->compression;
+		targets[i].component = b->component;
+		targets[i].size = b->size;
+		targets[i].keep_count = (int)keep;
+		/* Pruning keeps the newest `keep` releases that the history knows finished installing. */
+		if (history_host_state(h, hosts[i]->name, b->component, &st, &cause) < 0) {
+			cmd_error("push: %s", cause);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+		for (size_t g = 0; st.good != NULL && st.good[g] != NULL && (long)k < keep; g++)
+			if (strcmp(st.good[g], b->id) != 0)
+				strv_push(&targets[i].keep, &k, xstrdup(st.good[g]));
+		hist_state_free(&st);
+	}
+	history_close(h);
+	h = NULL;
+
+	run_id = cmd_run_id();
+	command = xasprintf("push %s (%s, sha256 %s)", b->id, argv[optind], b->sha256);
+	memset(&dr, 0, sizeof(dr));
+	dr.kind = "push";
+	dr.run_id = run_id;
+	dr.component = b->component;
+	dr.label = b->id;
+	dr.selection = limit;
+	dr.command = command;
+	dr.release_id = b->id;
+	dr.release_manifest = b->manifest_text;
+	dr.release_sha256 = b->sha256;
+	dr.hosts = hosts;
+	dr.n = n;
+	dr.targets = targets;
+	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
+	dr.dry_run = dry_run;
+	dr.json = json;
+	if (!json)
+		cmd_error("%s %s %s (%.1f MiB, %zu files) to %zu terminal%s", dry_run ? "dry run: push" : "pushing",
+		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
+	rc = cmd_deploy_run(ctx, &dr);
+out:
+	for (size_t i = 0; targets != NULL && i < n; i++)
+		strv_free(targets[i].keep);
+	free(targets);
+	history_close(h);
+	bundle_free(b);
+	free(stored);
+	free(run_id);
+	free(command);
+	free(cause);
+	free(hosts);
+	return rc;
+}
+
+const struct cmd_entry cmd_push_entry = {
+	.name = "push",
+	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N] [--dry-run] [--json]",
+	.summary = "put a release on the selected terminals and switch them to it",
+	.help =
+	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
+	    "  DIR                 a release directory, bundled now (needs --version)\n"
+	    "  -v, --version V     release version, when pushing a directory\n"
+	    "  -c, --component C   component of a directory push (default app); must match an archive's\n"
+	    "  -z, --compress Z    gzip (default), zstd, none: for a directory push\n"
+	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
+	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
+	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
+	    "      --json          one JSON object per terminal, then a summary object\n"
+	    "\nPer terminal: upload to a partial file (resumed; skipped when the release is already installed),\n"
+	    "verify its SHA-256, unpack into releases/<id>, run `install` there, switch `current`, run\n"
+	    "`restart`, prune to `keep` releases.  Any failure leaves `current` as it was.\n",
+	.flags = CMD_CHANGES_TERMINALS,
+	.exec = cmd_push,
+};
