@@ -24,8 +24,14 @@ extern const struct cmd_entry cmd_exec_entry;
 extern const struct cmd_entry cmd_push_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rollback_entry;
+extern const struct cmd_entry cmd_install_entry;
+extern const struct cmd_entry cmd_restart_entry;
+extern const struct cmd_entry cmd_shutdown_entry;
+extern const struct cmd_entry cmd_reboot_entry;
 extern const struct cmd_entry cmd_bundle_entry;
 extern const struct cmd_entry cmd_history_entry;
+extern const struct cmd_entry cmd_logs_entry;
+extern const struct cmd_entry cmd_lock_entry;
 
 /* Destructive commands carry CMD_CHANGES_TERMINALS and are only ever matched by their full name. */
 const struct cmd_entry *const cmd_table[] = {
@@ -34,8 +40,14 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_push_entry,
 	&cmd_status_entry,
 	&cmd_rollback_entry,
+	&cmd_install_entry,
+	&cmd_restart_entry,
+	&cmd_shutdown_entry,
+	&cmd_reboot_entry,
 	&cmd_bundle_entry,
 	&cmd_history_entry,
+	&cmd_logs_entry,
+	&cmd_lock_entry,
 	NULL
 };
 

@@ -50,6 +50,8 @@ bench_init() {
 	[ -x "$FLEETCTL" ] || { bench_err "no fleetctl at $FLEETCTL (make fleetctl, or set FLEETCTL)"; return 1; }
 	B=$(mktemp -d "${BENCH_TMP:-/dev/shm}/fleet-bench-${2:-run}.XXXXXX") || return 1
 	trap 'bench_cleanup' EXIT
+	# sshd reads authorized_keys below it as the login account
+	chmod 0755 "$B"
 	trap 'exit 130' INT TERM
 	# one descriptor per connection on each side, and a few per ssh process
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -5,9 +5,11 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "../lib/executor.h"
 #include "../lib/inventory.h"
+#include "../lib/rollout.h"
 
 /* Exit status, stable for CI (documented in fleetctl(1)). */
 enum {
@@ -76,7 +78,7 @@ char *cmd_run_id(void);
 int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary);
 
-/* push and rollback, once each terminal's target is known (cmd/deploy_run.c). */
+/* push, rollback, resume and retry, once each terminal's target is known (cmd/deploy_run.c). */
 struct deploy_target;
 struct cmd_deploy {
 	const char *kind;               /* "push" or "rollback" */
@@ -89,11 +91,53 @@ struct cmd_deploy {
 	struct inv_host **hosts;
 	size_t n;
 	struct deploy_target *targets;  /* parallel to hosts */
+	bool *todo;                     /* parallel, or NULL = all: resume skips terminals already finished */
 	int parallel;
-	bool dry_run, json;
+	bool dry_run, json, interactive;
+	/* rollout (lib/rollout.h) */
+	const char *waves;              /* as given, or NULL: one wave */
+	const struct rollout_amount *wave_amounts;
+	size_t nwave_amounts;
+	struct rollout_amount max_fail, max_unreachable;
+	time_t retry_until;             /* 0 = no retries */
+	bool pause_after_wave, rollback_on_halt, ignore_window;
+	time_t at;                      /* --at, for the record; 0 = now */
+	const char *resumes;            /* set when resuming this run id (its journal exists) */
 };
-/* Run, report, record.  Returns the exit status. */
+/* Run, report, record, alarm.  Returns the exit status. */
 int cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr);
+/* The rollout options push (and retry) take, parsed in cmd/common.c. */
+struct cmd_rollout_opts {
+	char *waves;
+	struct rollout_amount *amounts;
+	size_t namounts;
+	struct rollout_amount max_fail, max_unreachable;
+	bool pause_after_wave, rollback_on_halt, ignore_window;
+	time_t at, until;
+	long retry_for;
+};
+#define CMD_ROLLOUT_HELP \
+	"      --waves LIST    cumulative waves, e.g. 1,10%,50%,100% (the last wave takes the rest)\n" \
+	"      --max-fail N|P% halt when failed (incl. rolled back) > N, or > P% of the terminals started\n" \
+	"                      so far (rounded down); checked after each wave (default with --waves: 0)\n" \
+	"      --max-unreachable N|P%  the same for unreachable terminals, counted apart (default: no limit)\n" \
+	"      --pause-after-wave  wait for Enter after each wave (without a TTY: stop; `fleetctl resume RUN`)\n" \
+	"      --rollback-on-halt  when the run halts, put its updated terminals back on their previous release\n" \
+	"      --at TIME       start at HH:MM (today or tomorrow) or an ISO 8601 time; the plan is recorded now\n" \
+	"      --retry-for D   retry unreachable and busy terminals (backoff 2s..60s) for D after the start\n" \
+	"      --until TIME    the same, until TIME; what is still missing then ends `delayed`\n" \
+	"      --ignore-window touch terminals outside their maintenance window (recorded in the history)\n"
+/* Handle a rollout option: 1 handled, 0 not one, -1 bad (message printed). */
+int cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, const char *arg);
+/* Check the combination (defaults: --max-fail 0 with --waves).  0 / -1 (message printed). */
+int cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname);
+void cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr);
+void cmd_rollout_opts_free(struct cmd_rollout_opts *o);
+/* "HH:MM" (next such time), "YYYY-MM-DDTHH:MM[:SS][Z]" or "YYYY-MM-DD HH:MM" (local unless Z).  0 / -1. */
+int cmd_parse_time(const char *s, time_t now, time_t *out);
+
+/* "user@host" of whoever runs fleetctl (caller frees). */
+char *cmd_operator(void);
 /* Parse "-p N" for commands; -1 (message printed) when bad. */
 int cmd_parse_parallel(const char *cmdname, const char *arg, long *out);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "../lib/rollout.h"
 #include <unistd.h>
 
 #include "../lib/history.h"
@@ -186,4 +187,144 @@ cmd_parse_parallel(const char *cmdname, const char *arg, long *out)
 		return -1;
 	}
 	return 0;
+}
+
+int
+cmd_parse_time(const char *s, time_t now, time_t *out)
+{
+	struct tm tm, today;
+	const char *end;
+	size_t len = strlen(s);
+
+	memset(&tm, 0, sizeof(tm));
+	if (len == 5 && s[2] == ':') {
+		end = strptime(s, "%H:%M", &tm);
+		if (end == NULL || *end != '\0')
+			return -1;
+		localtime_r(&now, &today);
+		today.tm_hour = tm.tm_hour;
+		today.tm_min = tm.tm_min;
+		today.tm_sec = 0;
+		today.tm_isdst = -1;
+		*out = mktime(&today);
+		if (*out <= now) {
+			today.tm_mday++;   /* already past today: tomorrow */
+			today.tm_isdst = -1;
+			*out = mktime(&today);
+		}
+		return *out == (time_t)-1 ? -1 : 0;
+	}
+	end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	if (end == NULL)
+		end = strptime(s, "%Y-%m-%d %H:%M", &tm);
+	if (end == NULL)
+		return -1;
+	if (*end == ':') {
+		end = strptime(end, ":%S", &tm);
+		if (end == NULL)
+			return -1;
+	}
+	tm.tm_isdst = -1;
+	if (strcmp(end, "Z") == 0)
+		*out = timegm(&tm);
+	else if (*end == '\0')
+		*out = mktime(&tm);
+	else
+		return -1;
+	return *out == (time_t)-1 ? -1 : 0;
+}
+
+int
+cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, const char *arg)
+{
+	char *cause = NULL;
+
+	switch (opt) {
+	case 'W':
+		free(o->waves);
+		free(o->amounts);
+		o->waves = xstrdup(arg);
+		o->amounts = NULL;
+		if (rollout_parse_waves(arg, &o->amounts, &o->namounts, &cause) != 0) {
+			cmd_error("%s: %s", cmdname, cause);
+			free(cause);
+			return -1;
+		}
+		return 1;
+	case 'F' + 256:
+	case 'U':
+		if (rollout_parse_amount(arg, opt == 'U' ? &o->max_unreachable : &o->max_fail) != 0) {
+			cmd_error("%s: --%s wants a count or a percentage like 2 or 5%%, not '%s'", cmdname,
+			    opt == 'U' ? "max-unreachable" : "max-fail", arg);
+			return -1;
+		}
+		return 1;
+	case 'P': o->pause_after_wave = true; return 1;
+	case 'R': o->rollback_on_halt = true; return 1;
+	case 'I': o->ignore_window = true; return 1;
+	case 'A':
+	case 'Z':
+		if (cmd_parse_time(arg, time(NULL), opt == 'A' ? &o->at : &o->until) != 0) {
+			cmd_error("%s: --%s wants HH:MM or an ISO 8601 time like 2026-11-27T02:30, not '%s'", cmdname,
+			    opt == 'A' ? "at" : "until", arg);
+			return -1;
+		}
+		return 1;
+	case 'T':
+		if (parse_duration(arg, &o->retry_for) != 0 || o->retry_for <= 0) {
+			cmd_error("%s: --retry-for wants a duration like 90s, 30m or 4h, not '%s'", cmdname, arg);
+			return -1;
+		}
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname)
+{
+	if (o->retry_for > 0 && o->until > 0) {
+		cmd_error("%s: give --retry-for or --until, not both", cmdname);
+		return -1;
+	}
+	if ((o->pause_after_wave || o->max_fail.set || o->max_unreachable.set) && o->waves == NULL) {
+		/* thresholds are checked after each wave: without --waves the one wave is the whole run */
+		o->waves = xstrdup("100%");
+		rollout_parse_waves(o->waves, &o->amounts, &o->namounts, NULL);
+	}
+	if (o->waves != NULL && !o->max_fail.set) {
+		o->max_fail.set = true;
+		o->max_fail.value = 0;
+	}
+	if (o->until > 0 && o->until <= (o->at > 0 ? o->at : time(NULL))) {
+		cmd_error("%s: --until is not after the start", cmdname);
+		return -1;
+	}
+	return 0;
+}
+
+void
+cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr)
+{
+	time_t start = o->at > 0 ? o->at : time(NULL);
+
+	dr->waves = o->waves;
+	dr->wave_amounts = o->amounts;
+	dr->nwave_amounts = o->namounts;
+	dr->max_fail = o->max_fail;
+	dr->max_unreachable = o->max_unreachable;
+	dr->pause_after_wave = o->pause_after_wave;
+	dr->rollback_on_halt = o->rollback_on_halt;
+	dr->ignore_window = o->ignore_window;
+	dr->at = o->at;
+	dr->retry_until = o->until > 0 ? o->until : o->retry_for > 0 ? start + o->retry_for : 0;
+}
+
+void
+cmd_rollout_opts_free(struct cmd_rollout_opts *o)
+{
+	free(o->waves);
+	free(o->amounts);
+	memset(o, 0, sizeof(*o));
 }

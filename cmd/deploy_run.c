@@ -1,16 +1,24 @@
 /*
- * deploy_run: what push and rollback share once each terminal's target is known — run the deploy job
- * on every terminal, report each one, and record the run (with every terminal's new state) as one
- * history commit.
+ * deploy_run: what push, rollback, resume and retry share once each terminal's target is known —
+ * journal the plan, run the rollout (waves, thresholds, retries) with the deploy job, report each
+ * terminal, record the run with every terminal's new state as one history commit, raise the alarm.
  */
+#include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 #include "../lib/deploy.h"
 #include "../lib/history.h"
+#include "../lib/journal.h"
 #include "../lib/report.h"
+#include "../lib/rollout.h"
+#include "../lib/termlock.h"
 #include "cmd.h"
 
 static void
@@ -18,6 +26,56 @@ deploy_run_progress(const struct executor_progress *p, void *arg)
 {
 	(void)arg;
 	report_progress(p, STDERR_FILENO);
+}
+
+static void
+deploy_run_wave_start(void *arg, int wave, int nwaves, size_t count)
+{
+	const struct cmd_deploy *dr = arg;
+
+	if (!dr->json && nwaves > 1)
+		cmd_error("wave %d/%d: %zu terminal%s", wave, nwaves, count, count == 1 ? "" : "s");
+}
+
+static void
+deploy_run_wave_end(void *arg, int wave, size_t ok, size_t failed, size_t unreachable, bool halted, const char *why)
+{
+	const struct cmd_deploy *dr = arg;
+
+	if (dr->json)
+		return;
+	if (halted)
+		cmd_error("wave %d: HALTED: %s (so far %zu ok, %zu failed, %zu unreachable)", wave, why, ok, failed,
+		    unreachable);
+	else if (dr->waves != NULL)
+		cmd_error("wave %d done: so far %zu ok, %zu failed, %zu unreachable", wave, ok, failed, unreachable);
+}
+
+static void
+deploy_run_retry(void *arg, size_t count, long wait_ms)
+{
+	const struct cmd_deploy *dr = arg;
+
+	if (!dr->json)
+		cmd_error("retrying %zu terminal%s in %.0f s", count, count == 1 ? "" : "s", (double)wait_ms / 1000.0);
+}
+
+/* Pause after a wave: wait for Enter on a terminal; elsewhere stop and leave the run resumable. */
+static bool
+deploy_run_pause(void *arg, int wave)
+{
+	const struct cmd_deploy *dr = arg;
+	char line[64];
+
+	if (!dr->interactive) {
+		cmd_error("paused after wave %d: run `fleetctl resume %s` to go on", wave, dr->run_id);
+		return false;
+	}
+	cmd_error("paused after wave %d: press Enter to go on, or type q and Enter to stop (resume later with "
+	    "`fleetctl resume %s`)", wave, dr->run_id);
+	if (fgets(line, sizeof(line), stdin) == NULL || line[0] == 'q')
+		return false;
+	return true;
 }
 
 static void
@@ -72,119 +130,414 @@ deploy_run_json(const struct host_result *r, const struct deploy_target *t, cons
 	return j;
 }
 
+char *
+cmd_operator(void)
+{
+	const char *user = getenv("USER");
+	struct passwd *pw;
+	char host[256];
+
+	if (user == NULL || *user == '\0') {
+		pw = getpwuid(getuid());
+		user = pw != NULL ? pw->pw_name : "unknown";
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return xasprintf("%s@%s", user, host);
+}
+
+static json_t *
+deploy_run_amount(const struct rollout_amount *a)
+{
+	if (!a->set)
+		return json_null();
+	if (a->pct) {
+		char *s = xasprintf("%ld%%", a->value);
+		json_t *j = json_string(s);
+
+		free(s);
+		return j;
+	}
+	return json_integer(a->value);
+}
+
+static char *
+deploy_run_limit_text(const struct rollout_amount *a)
+{
+	if (!a->set)
+		return xstrdup("(no limit)");
+	if (a->pct)
+		return xasprintf("%ld%% of them (rounded down)", a->value);
+	return xasprintf("%ld", a->value);
+}
+
+/* The plan as the journal keeps it: enough for `show`, `resume` and `retry` to need nothing else. */
+static json_t *
+deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const struct rollout *ro,
+    const char *operator)
+{
+	json_t *plan = json_object(), *hosts = json_array(), *waves = json_array(), *rel = json_object(), *opt;
+
+	for (size_t i = 0; i < dr->n; i++)
+		json_array_append_new(hosts, json_string(dr->hosts[i]->name));
+	for (int w = 0; w < ro->nwaves; w++) {
+		json_t *list = json_array();
+
+		for (size_t i = 0; i < dr->n; i++)
+			if (ro->wave_of[i] == w)
+				json_array_append_new(list, json_string(dr->hosts[i]->name));
+		json_array_append_new(waves, list);
+	}
+	json_object_set_new(plan, "kind", json_string(dr->kind));
+	json_object_set_new(plan, "operator", json_string(operator));
+	json_object_set_new(plan, "component", json_string(dr->component));
+	json_object_set_new(plan, "label", json_string(dr->label));
+	json_object_set_new(plan, "selection", dr->selection ? json_string(dr->selection) : json_null());
+	json_object_set_new(plan, "command", dr->command ? json_string(dr->command) : json_null());
+	if (dr->release_id != NULL) {
+		json_object_set_new(rel, "id", json_string(dr->release_id));
+		json_object_set_new(rel, "sha256", json_string(dr->release_sha256));
+		json_object_set_new(plan, "release", rel);
+	} else
+		json_decref(rel);
+	json_object_set_new(plan, "hosts", hosts);
+	json_object_set_new(plan, "waves", waves);
+	json_object_set_new(plan, "waves_spec", dr->waves ? json_string(dr->waves) : json_null());
+	opt = json_object();
+	json_object_set_new(opt, "max_fail", deploy_run_amount(&ro->max_fail));
+	json_object_set_new(opt, "max_unreachable", deploy_run_amount(&ro->max_unreachable));
+	json_object_set_new(opt, "retry_until", ro->retry_until ? json_integer((json_int_t)ro->retry_until) : json_null());
+	json_object_set_new(opt, "rollback_on_halt", json_boolean(ro->rollback_on_halt));
+	json_object_set_new(opt, "ignore_window", json_boolean(ro->ignore_window));
+	json_object_set_new(opt, "pause_after_wave", json_boolean(ro->pause_after_wave));
+	json_object_set_new(opt, "parallel", json_integer(dr->parallel));
+	json_object_set_new(plan, "options", opt);
+	json_object_set_new(plan, "at", dr->at ? json_integer((json_int_t)dr->at) : json_null());
+	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
+	json_object_set_new(plan, "inventory", json_string(ctx->inv->path));
+	return plan;
+}
+
+/*
+ * The alarm: on_failure from [fleet], run locally as an argv (the inventory's words, expanded without
+ * command substitution), the run summary as JSON on its stdin.  Terminal data never reaches its argv.
+ */
+static void
+deploy_run_alarm(const char *on_failure, json_t *summary)
+{
+	wordexp_t we;
+	char *text = json_dumps(summary, JSON_INDENT(1));
+	int pipefd[2] = { -1, -1 }, status;
+	pid_t pid;
+
+	if (text == NULL)
+		return;
+	if (wordexp(on_failure, &we, WRDE_NOCMD) != 0 || we.we_wordc == 0) {
+		cmd_error("warning: on_failure: cannot parse '%s'", on_failure);
+		free(text);
+		return;
+	}
+	if (pipe(pipefd) != 0 || (pid = fork()) < 0) {
+		cmd_error("warning: on_failure: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		dup2(pipefd[0], STDIN_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execvp(we.we_wordv[0], we.we_wordv);
+		_exit(127);
+	}
+	close(pipefd[0]);
+	pipefd[0] = -1;
+	{
+		size_t off = 0, len = strlen(text);
+
+		while (off < len) {
+			ssize_t w = write(pipefd[1], text + off, len - off);
+
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+	}
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* A failing hook is reported; it does not change the run's result. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		cmd_error("warning: on_failure '%s' failed (%s %d)", we.we_wordv[0],
+		    WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+out:
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	wordfree(&we);
+	free(text);
+}
+
 int
 cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 {
-	struct executor_opts eo;
-	struct executor_job job;
-	struct deploy_plan plan;
-	struct host_result *results = xcalloc(dr->n, sizeof(*results));
-	struct hist_result *hr = xcalloc(dr->n, sizeof(*hr));
-	struct hist_state *states = xcalloc(dr->n, sizeof(*states));
+	struct rollout ro;
+	struct termlock_info me;
+	struct hist_result *hr = xcalloc(dr->n ? dr->n : 1, sizeof(*hr));
+	struct hist_state *states = xcalloc(dr->n ? dr->n : 1, sizeof(*states));
 	struct history *h = NULL;
+	struct journal *jn = NULL;
 	struct hist_op op;
 	struct buf b;
-	char *summary, *line, *cause = NULL, commit[41];
+	char *summary = NULL, *line = NULL, *cause = NULL, *operator = cmd_operator(), *run_json = NULL;
+	char host[256], commit[41];
 	uint64_t sent = 0;
+	size_t alarms = 0;
+	json_t *alarm = NULL, *terms = NULL;
 	int status;
 
-	memset(&plan, 0, sizeof(plan));
-	plan.targets = dr->targets;
-	plan.outcomes = xcalloc(dr->n, sizeof(*plan.outcomes));
-	plan.results = results;
-	plan.dry_run = dr->dry_run;
-	memset(&eo, 0, sizeof(eo));
-	eo.parallel = dr->parallel;
-	eo.cancel = ctx->interrupted;
-	eo.accept_new_host_keys = ctx->accept_new_host_keys;
+	memset(&ro, 0, sizeof(ro));
+	memset(&me, 0, sizeof(me));
+	buf_init(&b, 0);
+	ro.hosts = dr->hosts;
+	ro.n = dr->n;
+	ro.targets = dr->targets;
+	ro.todo = dr->todo;    /* borrowed when set: see out */
+	ro.max_fail = dr->max_fail;
+	ro.max_unreachable = dr->max_unreachable;
+	ro.retry_until = dr->retry_until;
+	ro.pause_after_wave = dr->pause_after_wave;
+	ro.rollback_on_halt = dr->rollback_on_halt;
+	ro.ignore_window = dr->ignore_window;
+	ro.dry_run = dr->dry_run;
+	ro.eo.parallel = dr->parallel;
+	ro.eo.cancel = ctx->interrupted;
+	ro.eo.accept_new_host_keys = ctx->accept_new_host_keys;
 	if (ctx->stderr_tty && !dr->json)
-		eo.progress = deploy_run_progress;
-	job.run = deploy_run_host;
-	job.arg = &plan;
-	executor_run(&eo, dr->hosts, dr->n, results, &job);
-	if (eo.progress != NULL)
+		ro.eo.progress = deploy_run_progress;
+	ro.ev.wave_start = deploy_run_wave_start;
+	ro.ev.wave_end = deploy_run_wave_end;
+	ro.ev.retry = deploy_run_retry;
+	ro.ev.pause = deploy_run_pause;
+	ro.ev.arg = (void *)dr;
+	if (rollout_plan(&ro, dr->wave_amounts, dr->nwave_amounts, &cause) != 0) {
+		cmd_error("%s: %s", dr->kind, cause);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (dr->waves != NULL && !dr->json) {
+		char *mf = deploy_run_limit_text(&dr->max_fail), *mu = deploy_run_limit_text(&dr->max_unreachable);
+
+		/* Thresholds are said before the run, exactly as they are applied. */
+		cmd_error("%d wave%s (%s); after each wave the run halts when failed > %s or unreachable > %s, "
+		    "counted over all terminals started so far", ro.nwaves, ro.nwaves == 1 ? "" : "s", dr->waves, mf, mu);
+		free(mf);
+		free(mu);
+	}
+
+	if (!dr->dry_run) {
+		json_t *plan;
+
+		/* Journal first, so a controller killed from here on leaves a resumable run. */
+		if (dr->resumes != NULL) {
+			if (journal_reopen(ctx->inv->state_dir, dr->run_id, &jn, &cause) != 0) {
+				cmd_error("%s: %s", dr->kind, cause);
+				status = EXIT_FAILED;
+				goto out;
+			}
+		} else {
+			plan = deploy_run_plan(ctx, dr, &ro, operator);
+			if (journal_create(ctx->inv->state_dir, dr->run_id, plan, &jn, &cause) != 0) {
+				json_decref(plan);
+				cmd_error("%s: %s", dr->kind, cause);
+				status = EXIT_FAILED;
+				goto out;
+			}
+			json_decref(plan);
+		}
+		ro.journal = jn;
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		me.run_id = (char *)dr->run_id;
+		me.operator = operator;
+		me.controller = host;
+		me.kind = (char *)dr->kind;
+		me.pid = (long)getpid();
+		me.time = (long long)time(NULL);
+		/* Stale after the run's own deadline: its retries, plus a generous bound on one deploy. */
+		me.deadline = me.time + 4 * 3600 + (dr->retry_until > me.time ? dr->retry_until - me.time : 0);
+		ro.lock = &me;
+	}
+	if (dr->at > time(NULL) && !dr->dry_run) {
+		/* Scheduled: the plan is journalled (planned by whom, for when); wait for the time. */
+		char when[64];
+		struct tm tm;
+
+		localtime_r(&dr->at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+		if (!dr->json)
+			cmd_error("run %s planned for %s; waiting (Ctrl-C to stop; `fleetctl resume %s` starts it later)",
+			    dr->run_id, when, dr->run_id);
+		while (!*ctx->interrupted && time(NULL) < dr->at) {
+			long left = (long)(dr->at - time(NULL));
+
+			if (ctx->stderr_tty && !dr->json) {
+				char cd[96];
+				int len = snprintf(cd, sizeof(cd), "\rstarting in %ldh%02ldm%02lds\033[K", left / 3600,
+				    left / 60 % 60, left % 60);
+
+				if (write(STDERR_FILENO, cd, (size_t)len) < 0) {
+					/* nowhere to show it */
+				}
+			}
+			sleep(1);
+		}
+		if (ctx->stderr_tty && !dr->json)
+			report_progress_clear(STDERR_FILENO);
+		if (*ctx->interrupted) {
+			status = EXIT_INTERRUPTED;
+			goto out;
+		}
+	}
+	status = rollout_run(&ro);
+	if (ro.eo.progress != NULL)
 		report_progress_clear(STDERR_FILENO);
 
-	status = executor_exit_status(results, dr->n, *ctx->interrupted != 0);
-	summary = report_summary(results, dr->n);
-	buf_init(&b, 0);
+	summary = report_summary(ro.results, dr->n);
 	for (size_t i = 0; i < dr->n; i++) {
-		sent += plan.outcomes[i].bytes_sent;
+		sent += ro.outcomes[i].bytes_sent;
+		if (dr->todo != NULL && !dr->todo[i])
+			continue;
 		if (dr->json) {
-			json_t *j = deploy_run_json(&results[i], &dr->targets[i], &plan.outcomes[i]);
+			json_t *j = deploy_run_json(&ro.results[i], &dr->targets[i], &ro.outcomes[i]);
 
+			json_object_set_new(j, "wave", json_integer(ro.wave_of[i] + 1));
 			report_json_line(j, STDOUT_FILENO);
 			json_decref(j);
 		} else {
-			deploy_run_human(&results[i], &dr->targets[i], &plan.outcomes[i], &b);
-			report_flush(&b, results[i].state == HS_OK ? STDOUT_FILENO : STDERR_FILENO);
+			deploy_run_human(&ro.results[i], &dr->targets[i], &ro.outcomes[i], &b);
+			report_flush(&b, ro.results[i].state == HS_OK ? STDOUT_FILENO : STDERR_FILENO);
 		}
 	}
+	line = xasprintf("%s%s %s %s %s %s: %s%s%s", dr->dry_run ? "dry run: " : "", dr->kind, dr->component,
+	    dr->label, strcmp(dr->kind, "rollback") == 0 ? "on" : "to", dr->selection != NULL ? dr->selection : "all",
+	    summary, ro.halted ? "; HALTED: " : ro.paused ? "; paused" : "", ro.halted ? ro.halt_reason : "");
 	if (dr->json) {
-		json_t *j = report_json_summary(results, dr->n, status);
+		json_t *j = report_json_summary(ro.results, dr->n, status);
 
+		json_object_set_new(j, "run", json_string(dr->run_id));
 		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)sent));
 		json_object_set_new(j, "dry_run", json_boolean(dr->dry_run));
+		json_object_set_new(j, "halted", json_boolean(ro.halted));
+		json_object_set_new(j, "paused", json_boolean(ro.paused));
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
+	} else
+		cmd_error("%s (%.1f MiB sent, run %s)", line, (double)sent / 1048576.0, dr->run_id);
+
+	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
+	if (dr->dry_run)
+		goto out;
+	if (jn != NULL && !ro.paused) {
+		json_t *ev = json_pack("{s:s, s:i}", "result",
+		    *ctx->interrupted ? "interrupted" : ro.halted ? "halted" : "done", "exit", status);
+
+		journal_event(jn, "end", ev);
+		json_decref(ev);
 	}
-	line = xasprintf("%s%s %s %s %s %s: %s", dr->dry_run ? "dry run: " : "", dr->kind, dr->component,
-	    dr->label, strcmp(dr->kind, "push") == 0 ? "to" : "on", dr->selection != NULL ? dr->selection : "all",
-	    summary);
-	if (!dr->json)
-		cmd_error("%s (%.1f MiB sent)", line, (double)sent / 1048576.0);
+	if (ro.paused)
+		goto out;
+	memset(&op, 0, sizeof(op));
+	if (history_open(ctx->inv->state_dir, &h, &cause) != 0)
+		goto record_failed;
+	for (size_t i = 0; i < dr->n; i++) {
+		struct hist_state old;
 
-	/* A dry run changes nothing, so it records nothing. */
-	if (!dr->dry_run) {
-		memset(&op, 0, sizeof(op));
-		if (history_open(ctx->inv->state_dir, &h, &cause) != 0)
+		hr[i].host = dr->hosts[i]->name;
+		hr[i].state = host_state_name(ro.results[i].state);
+		hr[i].step = ro.results[i].state == HS_OK ? NULL : ro.results[i].step;
+		hr[i].error = ro.results[i].error;
+		hr[i].exit_code = ro.results[i].exit_code;
+		hr[i].duration_ms = ro.results[i].duration_ms;
+		if (dr->todo != NULL && !dr->todo[i])
+			hr[i].state = "resumed-earlier";
+		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
 			goto record_failed;
-		for (size_t i = 0; i < dr->n; i++) {
-			struct hist_state old;
-
-			hr[i].host = results[i].host->name;
-			hr[i].state = host_state_name(results[i].state);
-			hr[i].step = results[i].state == HS_OK ? NULL : results[i].step;
-			hr[i].error = results[i].error;
-			hr[i].exit_code = results[i].exit_code;
-			hr[i].duration_ms = results[i].duration_ms;
-			if (history_host_state(h, results[i].host->name, dr->targets[i].component, &old, &cause) < 0)
-				goto record_failed;
-			if (deploy_next_state(&old, &dr->targets[i], &plan.outcomes[i], &results[i], false, &states[i]) == 0)
-				hr[i].new_state = &states[i];
-			hist_state_free(&old);
-		}
-		op.kind = dr->kind;
-		op.run_id = dr->run_id;
-		op.summary = line;
-		op.component = dr->component;
-		op.command = dr->command;
-		op.selection = dr->selection;
-		op.release_id = dr->release_id;
-		op.release_manifest = dr->release_manifest;
-		op.release_sha256 = dr->release_sha256;
-		op.results = hr;
-		op.nresults = dr->n;
-		if (history_record(h, &op, commit, &cause) != 0)
-			goto record_failed;
-		goto recorded;
+		if ((dr->todo == NULL || dr->todo[i]) &&
+		    deploy_next_state(&old, &dr->targets[i], &ro.outcomes[i], &ro.results[i], false, &states[i]) == 0)
+			hr[i].new_state = &states[i];
+		hist_state_free(&old);
+	}
+	if (journal_text(ctx->inv->state_dir, dr->run_id, &run_json, &cause) != 0) {
+		free(cause);
+		cause = NULL;
+	}
+	op.kind = dr->kind;
+	op.run_id = dr->run_id;
+	op.summary = line;
+	op.component = dr->component;
+	op.command = dr->command;
+	op.selection = dr->selection;
+	op.release_id = dr->release_id;
+	op.release_manifest = dr->release_manifest;
+	op.release_sha256 = dr->release_sha256;
+	op.run_json = run_json;
+	op.extra = dr->ignore_window ? "Ignore-window: yes (maintenance windows were overridden)" : NULL;
+	op.results = hr;
+	op.nresults = dr->n;
+	if (history_record(h, &op, commit, &cause) != 0)
+		goto record_failed;
+	goto alarm;
 record_failed:
-		cmd_error("warning: cannot record %s in the history: %s", dr->kind, cause ? cause : "unknown error");
-		if (status == EXIT_OK)
-			status = EXIT_FAILED;
-recorded:
-		;
+	cmd_error("warning: cannot record %s in the history: %s", dr->kind, cause ? cause : "unknown error");
+	if (status == EXIT_OK)
+		status = EXIT_FAILED;
+alarm:
+	/* Every terminal the run left failed, delayed or rolled back, with the release it still runs. */
+	terms = json_array();
+	for (size_t i = 0; i < dr->n; i++) {
+		enum host_state s = ro.results[i].state;
+		json_t *t;
+
+		if (s == HS_OK || s == HS_SKIPPED || (dr->todo != NULL && !dr->todo[i]))
+			continue;
+		t = json_object();
+		json_object_set_new(t, "host", json_string(dr->hosts[i]->name));
+		json_object_set_new(t, "state", json_string(host_state_name(s)));
+		json_object_set_new(t, "step", ro.results[i].step ? json_string(ro.results[i].step) : json_null());
+		json_object_set_new(t, "error", ro.results[i].error ? json_string(ro.results[i].error) : json_null());
+		json_object_set_new(t, "running", ro.outcomes[i].previous && *ro.outcomes[i].previous ?
+		    json_string(ro.outcomes[i].previous) :
+		    states[i].current ? json_string(states[i].current) : json_null());
+		json_object_set_new(t, "wanted", json_string(dr->targets[i].id));
+		json_array_append_new(terms, t);
+		alarms++;
 	}
+	if (alarms > 0 && ctx->inv->on_failure != NULL) {
+		alarm = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "run", dr->run_id, "kind", dr->kind,
+		    "component", dr->component, "summary", line, "operator", operator, "halted", ro.halted,
+		    "terminals", terms);
+		deploy_run_alarm(ctx->inv->on_failure, alarm);
+	}
+out:
+	journal_close(jn);
 	history_close(h);
 	for (size_t i = 0; i < dr->n; i++)
 		hist_state_free(&states[i]);
+	if (dr->todo != NULL)
+		ro.todo = NULL;   /* the caller's */
+	rollout_free(&ro);
+	json_decref(alarm);
+	json_decref(terms);
 	free(states);
 	free(hr);
 	free(cause);
 	free(line);
 	free(summary);
+	free(run_json);
+	free(operator);
 	buf_free(&b);
-	deploy_outcomes_free(plan.outcomes, dr->n);
-	host_results_free(results, dr->n);
 	return status;
 }

@@ -43,8 +43,14 @@ exec_run_one(struct executor_worker *w, struct host_result *r, void *arg)
 	if (rc != TP_OK) {
 		r->state = host_state_from_tp(rc);
 		r->step = "exec";
-		r->error = cause;
-		cause = NULL;
+		if (rc == TP_CANCELLED)
+			/* libssh2 1.10 cannot send a signal: only the terminal's watchdog ends the command. */
+			r->error = xasprintf("the command may go on running on the terminal until its %ld s deadline",
+			    timeout);
+		else {
+			r->error = cause;
+			cause = NULL;
+		}
 	} else if (r->exit_signal[0] != '\0') {
 		/* The watchdog's TERM (then KILL) at the deadline means the command timed out. */
 		if ((strcmp(r->exit_signal, "TERM") == 0 || strcmp(r->exit_signal, "KILL") == 0) &&

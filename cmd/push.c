@@ -94,8 +94,18 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "compress", required_argument, NULL, 'z' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "waves", required_argument, NULL, 'W' },
+		{ "max-fail", required_argument, NULL, 'F' + 256 },
+		{ "max-unreachable", required_argument, NULL, 'U' },
+		{ "pause-after-wave", no_argument, NULL, 'P' },
+		{ "rollback-on-halt", no_argument, NULL, 'R' },
+		{ "ignore-window", no_argument, NULL, 'I' },
+		{ "at", required_argument, NULL, 'A' },
+		{ "retry-for", required_argument, NULL, 'T' },
+		{ "until", required_argument, NULL, 'Z' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct cmd_rollout_opts ropt;
 	struct cmd_deploy dr;
 	struct deploy_target *targets = NULL;
 	struct inv_host **hosts = NULL;
@@ -108,7 +118,13 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	int opt, rc;
 
+	memset(&ropt, 0, sizeof(ropt));
 	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hl:p:v:c:z:nj", longopts, NULL)) != -1) {
+		if ((rc = cmd_rollout_option(&ropt, "push", opt, optarg)) != 0) {
+			if (rc < 0)
+				return EXIT_USAGE;
+			continue;
+		}
 		switch (opt) {
 		case 'h':
 			return cmd_usage(ctx, true);
@@ -149,6 +165,11 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		cmd_error("push: name one bundle or release directory (fleetctl push BUNDLE|DIR [-l SEL])");
+		cmd_rollout_opts_free(&ropt);
+		return EXIT_USAGE;
+	}
+	if (cmd_rollout_finish(&ropt, "push") != 0) {
+		cmd_rollout_opts_free(&ropt);
 		return EXIT_USAGE;
 	}
 	/* Every argument is checked before any terminal is touched. */
@@ -207,6 +228,8 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
 	dr.json = json;
+	dr.interactive = ctx->stdin_tty;
+	cmd_rollout_apply(&ropt, &dr);
 	if (!json)
 		cmd_error("%s %s %s (%.1f MiB, %zu files) to %zu terminal%s", dry_run ? "dry run: push" : "pushing",
 		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
@@ -222,12 +245,16 @@ out:
 	free(command);
 	free(cause);
 	free(hosts);
+	cmd_rollout_opts_free(&ropt);
 	return rc;
 }
 
 const struct cmd_entry cmd_push_entry = {
 	.name = "push",
-	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N] [--dry-run] [--json]",
+	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
+	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
+	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
+	    "       [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -239,6 +266,7 @@ const struct cmd_entry cmd_push_entry = {
 	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
 	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"
+	    CMD_ROLLOUT_HELP
 	    "\nPer terminal: upload to a partial file (resumed; skipped when the release is already installed),\n"
 	    "verify its SHA-256, unpack into releases/<id>, run `install` there, switch `current`, run\n"
 	    "`restart`, prune to `keep` releases.  Any failure leaves `current` as it was.\n",

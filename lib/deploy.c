@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "release.h"
+#include "termlock.h"
 
 /* The last line(s) of stderr, at most max bytes, for the result message (caller frees). */
 static char *
@@ -24,12 +26,63 @@ deploy_tail(const struct buf *b, size_t max)
 	return xstrndup(b->data + start, len - start);
 }
 
+struct deploy_sink {
+	struct host_result *r;
+	struct deploy_plan *plan;
+	size_t scanned;        /* bytes of stdout already looked at for step markers */
+};
+
+/* The lifecycle state a step marker means: the step before it is behind us. */
+static const char *
+deploy_marker_state(const char *step)
+{
+	if (strcmp(step, "install") == 0)
+		return "sent";          /* uploaded, verified, unpacked */
+	if (strcmp(step, "switch") == 0 || strcmp(step, "busy") == 0)
+		return "installed";
+	return NULL;
+}
+
 static void
 deploy_capture(void *arg, int stream, const char *data, size_t len)
 {
-	struct host_result *r = arg;
+	struct deploy_sink *s = arg;
+	struct host_result *r = s->r;
 
 	buf_add(stream == 0 ? &r->out : &r->err, data, len);
+	if (stream != 0 || s->plan->journal == NULL)
+		return;
+	/* Journal each state as its marker arrives, whole lines only. */
+	for (;;) {
+		char *nl = memchr(r->out.data + s->scanned, '\n', r->out.len - s->scanned);
+		char *line = r->out.data + s->scanned;
+
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		if (strncmp(line, "step=", 5) == 0) {
+			const char *st = deploy_marker_state(line + 5);
+
+			if (st != NULL)
+				journal_state(s->plan->journal, r->host->name, st, NULL, NULL, s->plan->wave);
+		}
+		*nl = '\n';
+		s->scanned = (size_t)(nl - r->out.data) + 1;
+	}
+}
+
+/* Take the terminal's lock off again when we stop before the deploy script (which drops it itself). */
+static void
+deploy_unlock(struct transport *tp, const struct deploy_plan *plan, const char *root)
+{
+	char *snip, *cause = NULL;
+
+	if (tp == NULL || plan->lock == NULL)
+		return;
+	snip = termlock_release_snippet(root, plan->lock->run_id);
+	transport_run(tp, snip, 30000, NULL, NULL, NULL, NULL, &cause);
+	free(snip);
+	free(cause);
 }
 
 static void
@@ -54,8 +107,10 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	struct buf pout, perr;
 	const char *root = inv_get(r->host, INV_ROOT);
 	long step_timeout = inv_get_long(r->host, INV_COMMAND_TIMEOUT);
-	char *script = NULL, *cause = NULL;
+	char *script = NULL, *cause = NULL, *lock_snippet = NULL, *unlock_snippet = NULL;
+	struct deploy_sink sink;
 	struct transport *tp;
+	bool locked = false;
 	int rc, exit_code = -1, fd = -1;
 
 	memset(&probe, 0, sizeof(probe));
@@ -70,7 +125,10 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	if (tp == NULL)
 		goto out;
 
-	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression);
+	if (plan->lock != NULL && !plan->dry_run)
+		lock_snippet = termlock_acquire_snippet(root, plan->lock);
+	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
+	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout);
 	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
 	if (rc != TP_OK) {
 		r->state = host_state_from_tp(rc);
@@ -85,6 +143,26 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		goto out;
 	}
 	o->previous = xstrdup(probe.current);
+	if (probe.lock < 0) {
+		struct termlock_info holder;
+
+		memset(&holder, 0, sizeof(holder));
+		termlock_parse(pout.data, &holder);
+		r->state = HS_LOCKED;
+		r->step = "lock";
+		r->error = xasprintf("locked by run %s (%s, %s@%s)", holder.run_id ? holder.run_id : "?",
+		    holder.kind ? holder.kind : "?", holder.operator ? holder.operator : "?",
+		    holder.controller ? holder.controller : "?");
+		termlock_info_free(&holder);
+		goto out;
+	}
+	locked = probe.lock > 0;
+	if (probe.busy) {
+		r->state = HS_BUSY;
+		r->step = "busy";
+		r->error = xstrdup("the terminal is busy (busy command exit 75): deferred");
+		goto out;
+	}
 	if (probe.missing != NULL) {
 		deploy_fail(r, "preflight", xasprintf("the terminal lacks:%s%s (fleetctl needs a POSIX shell with "
 		    "tar, gzip and sha256sum)", *probe.missing == ' ' ? "" : " ", probe.missing));
@@ -136,6 +214,16 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	d.step_timeout = step_timeout;
 	d.keep = (const char *const *)t->keep;
 	d.keep_count = t->keep_count;
+	if (!plan->rollback) {
+		d.busy = inv_get(r->host, INV_BUSY);
+		d.health = inv_get(r->host, INV_HEALTH);
+		d.health_retries = inv_get_long(r->host, INV_HEALTH_RETRIES);
+		d.health_interval = inv_get_long(r->host, INV_HEALTH_INTERVAL);
+	}
+	if (locked) {
+		unlock_snippet = termlock_release_snippet(root, plan->lock->run_id);
+		d.unlock_snippet = unlock_snippet;
+	}
 
 	memset(&x, 0, sizeof(x));
 	x.stdin_fd = -1;
@@ -156,9 +244,13 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	script = release_deploy_script(&d);
 	x.command = script;
 	x.timeout_ms = (3 * step_timeout + 60) * 1000;
+	sink.r = r;
+	sink.plan = plan;
+	sink.scanned = 0;
 	x.sink.on_data = deploy_capture;
-	x.sink.arg = r;
+	x.sink.arg = &sink;
 	rc = transport_exec(tp, &x, &cause);
+	locked = false;   /* from here the script's trap owns the lock */
 	o->bytes_sent = x.bytes_sent;
 	o->uploaded = d.upload && x.bytes_sent > 0;
 	r->exit_code = x.exit_code;
@@ -182,6 +274,19 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	r->step = release_failed_step(r->out.data, x.exit_code);
 	if (r->step == NULL)
 		r->step = "deploy";
+	if (x.exit_code == RELEASE_EXIT_BUSY) {
+		r->state = HS_BUSY;
+		r->error = xstrdup("the terminal became busy before the switch (busy command exit 75): deferred");
+		o->installed = true;
+		goto out;
+	}
+	if (x.exit_code == RELEASE_EXIT_ROLLED_BACK) {
+		r->state = HS_ROLLED_BACK;
+		r->error = xasprintf("unhealthy after %ld health checks: switched back to %s",
+		    inv_get_long(r->host, INV_HEALTH_RETRIES), *probe.current ? probe.current : "(none)");
+		o->install_failed = true;   /* never a rollback target on this terminal */
+		goto out;
+	}
 	if (strcmp(r->step, "install") == 0 && x.exit_code == RELEASE_EXIT_INSTALL)
 		o->install_failed = true;
 	{
@@ -196,6 +301,14 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		free(tail);
 	}
 out:
+	if (locked)
+		deploy_unlock(tp, plan, root);
+	if (plan->journal != NULL && r->state != HS_PENDING)
+		journal_state(plan->journal, r->host->name,
+		    r->state == HS_OK ? (plan->dry_run ? "planned" : "done") : host_state_name(r->state), r->step,
+		    r->error, plan->wave);
+	free(lock_snippet);
+	free(unlock_snippet);
 	if (fd >= 0)
 		close(fd);
 	release_probe_free(&probe);

@@ -38,11 +38,18 @@ struct deploy_outcome {
 	char *plan;                   /* --dry-run: what would happen */
 };
 
+struct journal;
+struct termlock_info;
+
 struct deploy_plan {
 	struct deploy_target *targets;     /* parallel to the hosts given to executor_run */
 	struct deploy_outcome *outcomes;   /* likewise; filled by the workers */
 	struct host_result *results;       /* the array given to executor_run (to find the index) */
 	bool dry_run;
+	struct journal *journal;           /* each terminal's states are journalled as they happen, or NULL */
+	int wave;                          /* for the journal; -1 none */
+	const struct termlock_info *lock;  /* take the terminal's lock as this run, or NULL: no locking */
+	bool rollback;                     /* a rollback: switch and restart, no health check */
 };
 
 /* The executor job: arg is a struct deploy_plan. */

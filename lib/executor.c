@@ -9,7 +9,8 @@
 #include <time.h>
 
 static const char *const state_names[HS__COUNT] = {
-	"pending", "ok", "failed", "unreachable", "hostkey", "auth", "timeout", "interrupted", "skipped"
+	"pending", "ok", "failed", "unreachable", "hostkey", "auth", "timeout", "interrupted", "skipped",
+	"rolled-back", "locked", "busy", "delayed"
 };
 
 const char *
@@ -157,7 +158,7 @@ exec_worker_main(void *arg)
 			r->state = HS_FAILED;
 		if (r->state == HS_OK)
 			atomic_fetch_add(&ex->ok, 1);
-		else if (host_state_unreachable(r->state))
+		else if (host_state_unreachable(r->state) || r->state == HS_LOCKED || r->state == HS_BUSY)
 			atomic_fetch_add(&ex->unreachable, 1);
 		else
 			atomic_fetch_add(&ex->failed, 1);
@@ -278,9 +279,11 @@ executor_exit_status(const struct host_result *results, size_t n, bool interrupt
 	if (interrupted)
 		return 130;
 	for (size_t i = 0; i < n; i++) {
-		if (results[i].state == HS_FAILED || results[i].state == HS_INTERRUPTED)
+		if (results[i].state == HS_FAILED || results[i].state == HS_INTERRUPTED ||
+		    results[i].state == HS_ROLLED_BACK)
 			failed = true;
-		else if (host_state_unreachable(results[i].state))
+		else if (host_state_unreachable(results[i].state) || results[i].state == HS_LOCKED ||
+		    results[i].state == HS_BUSY || results[i].state == HS_DELAYED)
 			unreachable = true;
 	}
 	if (failed)

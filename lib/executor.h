@@ -26,6 +26,10 @@ enum host_state {
 	HS_TIMEOUT,
 	HS_INTERRUPTED,   /* cut by Ctrl-C */
 	HS_SKIPPED,       /* never started (Ctrl-C, halt, dry run) */
+	HS_ROLLED_BACK,   /* updated, unhealthy, put back on its previous release */
+	HS_LOCKED,        /* another run holds the terminal's lock */
+	HS_BUSY,          /* the terminal said it is busy (busy command exit 75): come back later */
+	HS_DELAYED,       /* not reached in time (unreachable, busy, outside its window): still to do */
 	HS__COUNT
 };
 const char *host_state_name(enum host_state s);

@@ -27,9 +27,11 @@ rel_decompress(const char *compression)
 	return "gzip -dc";
 }
 
+static void rel_hook(struct buf *b, const char *dir_expr, const char *cmd, long timeout);
+
 char *
 release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
-    const char *compression)
+    const char *compression, const char *lock_snippet, const char *busy, long timeout)
 {
 	struct buf b;
 	char *dir = xasprintf("%s/%s", root, component);
@@ -38,6 +40,11 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	rel_assign(&b, "R", dir);
 	rel_assign(&b, "ID", id);
 	rel_assign(&b, "SHA", sha256);
+	rel_assign(&b, "VER", "");
+	rel_assign(&b, "OLD", "");
+	rel_assign(&b, "COMP", component);
+	if (lock_snippet != NULL)
+		buf_adds(&b, lock_snippet);
 	buf_addf(&b, "m=; for t in sh tar sha256sum readlink mkdir mv ln rm cat wc %s; do "
 	    "command -v $t >/dev/null 2>&1 || m=\"$m $t\"; done; echo \"missing=$m\"; ",
 	    compression != NULL && strcmp(compression, "zstd") == 0 ? "zstd" :
@@ -48,8 +55,13 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    "c=$(readlink \"$R/current\" 2>/dev/null); echo \"current=$c\"; "
 	    "[ -d \"$R/releases/$ID\" ] && [ -f \"$R/.fleet/installed/$ID\" ] && echo installed=1; "
 	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
-	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; "
-	    "echo probe=done");
+	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; ");
+	if (busy != NULL && *busy != '\0') {
+		buf_adds(&b, "mkdir -p \"$R\" && ");
+		rel_hook(&b, "\"$R\"", busy, timeout);
+		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && echo busy=1; ");
+	}
+	buf_adds(&b, "echo probe=done");
 	free(dir);
 	return buf_detach(&b);
 }
@@ -98,6 +110,10 @@ release_probe_parse(const char *out, struct release_probe *p)
 				p->partial = (uint64_t)n;
 		} else if (strcmp(line, "probe") == 0)
 			done = true;
+		else if (strcmp(line, "busy") == 0)
+			p->busy = true;
+		else if (strcmp(line, "lock") == 0)
+			p->lock = strcmp(v, "ok") == 0 ? 1 : -1;
 	}
 	free(copy);
 	if (p->current == NULL)
@@ -135,6 +151,12 @@ release_deploy_script(const struct release_deploy *d)
 	rel_assign(&b, "COMP", d->component);
 	rel_assign(&b, "OLD", d->previous);
 	buf_adds(&b, rel_switch_fn);
+	if (d->unlock_snippet != NULL) {
+		/* The lock goes whatever happens: exit paths, failures, a killed step. */
+		buf_adds(&b, "trap ");
+		shquote_add(&b, d->unlock_snippet);
+		buf_adds(&b, " EXIT; ");
+	}
 	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
 	if (d->unpack) {
 		if (d->upload) {
@@ -159,6 +181,12 @@ release_deploy_script(const struct release_deploy *d)
 		}
 		buf_adds(&b, ": > \".fleet/installed/$ID\" || exit 93; ");
 	}
+	if (d->busy != NULL && *d->busy != '\0') {
+		/* Last look before anything the customer could notice: a busy terminal is left as it was. */
+		buf_adds(&b, "echo step=busy; ");
+		rel_hook(&b, "\"$R\"", d->busy, d->step_timeout);
+		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && exit 97; ");
+	}
 	buf_adds(&b, "echo step=switch; sw \"$ID\" || exit 94; ");
 	if (d->restart != NULL && *d->restart != '\0') {
 		buf_adds(&b, "echo step=restart; ");
@@ -167,6 +195,19 @@ release_deploy_script(const struct release_deploy *d)
 		buf_adds(&b, " || { if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ]; then sw \"$OLD\" && ");
 		rel_hook(&b, "current", d->restart, d->step_timeout);
 		buf_adds(&b, " >/dev/null 2>&1; fi; exit 95; }; ");
+	}
+	if (d->health != NULL && *d->health != '\0') {
+		/* Unhealthy after all retries: back to the previous release, restarted; reported rolled-back. */
+		buf_addf(&b, "echo step=health; h=0; until ");
+		rel_hook(&b, "current", d->health, d->step_timeout);
+		buf_addf(&b, "; do h=$((h+1)); if [ $h -ge %ld ]; then "
+		    "if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ] && sw \"$OLD\"; then ",
+		    d->health_retries > 0 ? d->health_retries : 1);
+		if (d->restart != NULL && *d->restart != '\0') {
+			rel_hook(&b, "current", d->restart, d->step_timeout);
+			buf_adds(&b, " >/dev/null 2>&1; ");
+		}
+		buf_addf(&b, "exit 98; fi; exit 99; fi; sleep %ld; done; ", d->health_interval > 0 ? d->health_interval : 1);
 	}
 	if (d->keep_count > 0) {
 		buf_adds(&b, "echo step=prune; K=\" $ID $OLD\"; ");
@@ -194,12 +235,15 @@ release_failed_step(const char *out, int exit_code)
 	case RELEASE_EXIT_SWITCH: return "switch";
 	case RELEASE_EXIT_RESTART: return "restart";
 	case RELEASE_EXIT_PREFLIGHT: return "preflight";
+	case RELEASE_EXIT_BUSY: return "busy";
+	case RELEASE_EXIT_ROLLED_BACK: return "health";
+	case RELEASE_EXIT_UNHEALTHY: return "health";
 	default: break;
 	}
 	/* Killed (e.g. a step's deadline): the last step it announced. */
 	{
-		static const char *const steps[] = { "upload", "verify", "unpack", "install", "switch", "restart",
-			"prune", "done", NULL };
+		static const char *const steps[] = { "upload", "verify", "unpack", "install", "busy", "switch",
+			"restart", "health", "prune", "done", NULL };
 		const char *last = NULL, *p = out;
 
 		while (p != NULL && (p = strstr(p, "step=")) != NULL) {

@@ -26,7 +26,10 @@ enum {
 	RELEASE_EXIT_INSTALL = 93,
 	RELEASE_EXIT_SWITCH = 94,
 	RELEASE_EXIT_RESTART = 95,
-	RELEASE_EXIT_PREFLIGHT = 96
+	RELEASE_EXIT_PREFLIGHT = 96,
+	RELEASE_EXIT_BUSY = 97,         /* the busy command said 75 before the switch: nothing switched */
+	RELEASE_EXIT_ROLLED_BACK = 98,  /* unhealthy after restart: switched back to the previous release */
+	RELEASE_EXIT_UNHEALTHY = 99     /* unhealthy, and no previous release to go back to */
 };
 
 struct release_probe {
@@ -35,12 +38,16 @@ struct release_probe {
 	char *current;        /* release id current points at ("" = none, or not a release) */
 	bool installed;       /* releases/<id> exists with its installed marker */
 	uint64_t partial;     /* bytes of <sha256>.partial already there */
+	int lock;             /* 0 no lock asked, 1 taken, -1 held by another run */
+	bool busy;            /* the busy command exited 75 */
 };
 void release_probe_free(struct release_probe *p);
 
-/* Script that checks tools, makes the layout, and reports current / installed / partial. */
+/* Script that checks tools, makes the layout, and reports current / installed / partial.  lock_snippet
+ * (lib/termlock) takes the terminal's lock first, when not NULL; busy (the group's busy command) is run
+ * last when not NULL, and "busy=1" printed when it exits 75. */
 char *release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
-    const char *compression);
+    const char *compression, const char *lock_snippet, const char *busy, long timeout);
 /* Parse its stdout.  0, or -1 when the output is not what the script prints. */
 int release_probe_parse(const char *out, struct release_probe *p);
 
@@ -57,6 +64,11 @@ struct release_deploy {
 	long step_timeout;        /* seconds for install and restart each */
 	const char *const *keep;  /* NULL-terminated ids to keep when pruning (besides new and previous) */
 	int keep_count;           /* > 0: prune releases not kept */
+	const char *busy;         /* checked again right before the switch, or NULL */
+	const char *health;       /* run after restart, or NULL */
+	long health_retries;      /* attempts (>= 1) */
+	long health_interval;     /* seconds between attempts */
+	const char *unlock_snippet;  /* run when the script exits, whatever happens (lib/termlock), or NULL */
 };
 /* The script that uploads (stdin), verifies, unpacks, installs, switches, restarts and prunes.
  * It prints "step=NAME" before each step and exits with RELEASE_EXIT_* on failure. */

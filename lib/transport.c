@@ -854,6 +854,15 @@ transport_close(struct transport *tp)
 			libssh2_session_set_blocking(tp->session, 1);
 			libssh2_session_set_timeout(tp->session, 2000);
 			libssh2_session_disconnect(tp->session, "fleetctl done");
+		} else if (tp->fd >= 0) {
+			/*
+			 * A non-blocking session with a channel still open is not freed at all (session_free
+			 * returns EAGAIN and leaks it).  Shut the socket so the channel's goodbye fails at
+			 * once, and free in blocking mode.
+			 */
+			shutdown(tp->fd, SHUT_RDWR);
+			libssh2_session_set_blocking(tp->session, 1);
+			libssh2_session_set_timeout(tp->session, 2000);
 		}
 		libssh2_session_free(tp->session);
 	}

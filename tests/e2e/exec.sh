@@ -213,6 +213,17 @@ i=0
 while pgrep -f "$marker" >/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 if pgrep -f "$marker" >/dev/null; then fail timeout_remote_killed "still running: $(pgrep -af "$marker" | head -3)"; else pass timeout_remote_killed; fi
 
+# ---- The terminal's watchdog (sleep TIMEOUT) goes away with a command that ends at once.
+wd=$((3000 + $$ % 1000))
+for i in 1 2 3; do
+	run $FC exec --no-record --timeout "$wd" -- true
+done
+i=0
+while pgrep -fx "sleep $wd" >/dev/null && [ "$i" -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+left=$(pgrep -fxc "sleep $wd")
+[ "$left" = 0 ] && pass watchdog_not_left_behind || fail watchdog_not_left_behind "$left 'sleep $wd' orphans after 150 quick commands"
+for p in $(pgrep -fx "sleep $wd"); do kill "$p" 2>/dev/null; done
+
 # ---- Exit statuses.
 t_check status_0_all_ok expect_exit 0 $FC exec -l t01,t02 -- true
 t_check status_1_one_failed expect_exit 1 $FC exec -l t01,t02,t03 -- "test $PORTCMD != $(port_of t02)"
@@ -244,7 +255,7 @@ t_check stdin_wc_counts_zero expect_output '^t01: 0$' sh -c 'echo data | timeout
 # ---- Ctrl-C: exit 130 within seconds, no fleetctl left.
 ten=$(head -n 10 "$FLEET/names" | tr '\n' ',' | sed 's/,$//')
 marker="sleep 30.$$"
-$FLEETCTL -i "$INV" exec -l "$ten" -- "$marker" >"$T/int.out" 2>&1 &
+$FLEETCTL -i "$INV" exec --timeout 20 -l "$ten" -- "$marker" >"$T/int.out" 2>&1 &
 fpid=$!
 sleep 1
 kill -INT "$fpid"
@@ -261,9 +272,35 @@ else
 	[ "$rc" = 130 ] && pass ctrlc_exit_130 || fail ctrlc_exit_130 "exit $rc: $(head -c 300 "$T/int.out")"
 	pass ctrlc_exits_quickly
 fi
-grep -qE 'AddressSanitizer|runtime error' "$T/int.out" && fail ctrlc_sanitizer_clean "$(head -c 300 "$T/int.out")" ||
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$T/int.out"; then
+	fail ctrlc_sanitizer_clean "$(grep -m 3 -E 'Sanitizer|runtime error' "$T/int.out")"
+else
 	pass ctrlc_sanitizer_clean
+fi
+[ "$(grep -c '^t[0-9]*: interrupted: .*deadline' "$T/int.out")" = 10 ] && pass ctrlc_each_terminal_interrupted ||
+	fail ctrlc_each_terminal_interrupted "$(head -c 300 "$T/int.out")"
 if pgrep -f "^$FLEETCTL -i $INV exec" >/dev/null; then fail ctrlc_no_fleetctl_left "$(pgrep -af "^$FLEETCTL -i $INV")"; else pass ctrlc_no_fleetctl_left; fi
+
+# libssh2 1.10 cannot signal a remote command: after Ctrl-C it runs on (as with ssh without -t)
+# until the terminal's own watchdog ends it at the deadline.  With --timeout 3 that is soon.
+marker="sleep 29.$$"
+start=$(date +%s)
+$FLEETCTL -i "$INV" exec --timeout 3 -l t01,t02 -- "$marker" >"$T/int2.out" 2>&1 &
+fpid=$!
+sleep 1
+kill -INT "$fpid"
+i=0
+while kill -0 "$fpid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$fpid"
+rc=$?
+[ "$rc" = 130 ] && pass ctrlc_timeout_exit_130 || fail ctrlc_timeout_exit_130 "exit $rc: $(head -c 300 "$T/int2.out")"
+i=0
+while pgrep -f "$marker" >/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if pgrep -f "$marker" >/dev/null; then
+	fail ctrlc_remote_ends_at_deadline "still running $(($(date +%s) - start)) s later"
+else
+	pass ctrlc_remote_ends_at_deadline
+fi
 
 # ---- -p 1000 on 50 terminals.
 t_check parallel_1000_exit_0 expect_exit 0 $FC exec -p 1000 --json -- true
