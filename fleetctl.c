@@ -24,12 +24,16 @@ extern const struct cmd_entry cmd_exec_entry;
 extern const struct cmd_entry cmd_push_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_rollback_entry;
+extern const struct cmd_entry cmd_resume_entry;
+extern const struct cmd_entry cmd_retry_entry;
 extern const struct cmd_entry cmd_install_entry;
 extern const struct cmd_entry cmd_restart_entry;
 extern const struct cmd_entry cmd_shutdown_entry;
 extern const struct cmd_entry cmd_reboot_entry;
 extern const struct cmd_entry cmd_bundle_entry;
 extern const struct cmd_entry cmd_history_entry;
+extern const struct cmd_entry cmd_runs_entry;
+extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_logs_entry;
 extern const struct cmd_entry cmd_lock_entry;
 
@@ -40,12 +44,16 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_push_entry,
 	&cmd_status_entry,
 	&cmd_rollback_entry,
+	&cmd_resume_entry,
+	&cmd_retry_entry,
 	&cmd_install_entry,
 	&cmd_restart_entry,
 	&cmd_shutdown_entry,
 	&cmd_reboot_entry,
 	&cmd_bundle_entry,
 	&cmd_history_entry,
+	&cmd_runs_entry,
+	&cmd_show_entry,
 	&cmd_logs_entry,
 	&cmd_lock_entry,
 	NULL

@@ -5,8 +5,8 @@
 #   sh bench/exec.sh N            (N = 50, 200, ...)
 #
 # Environment: FLEETCTL (default ./fleetctl), ROUNDS (default 5), CMDS (default "true|uname -a",
-# separated by |), PEERS (default "pssh pdsh clush ansible xargs"), KEX (default 1: also every peer told
-# KexAlgorithms=curve25519-sha256), P1000 (default 1: check -p 1000 with 1000 inventory hosts),
+# separated by |), PEERS (default "pssh pdsh clush ansible xargs"), KEX (default 1: also the peers in
+# KEX_PEERS, default PEERS, told KexAlgorithms=curve25519-sha256), P1000 (default 1: check -p 1000 with 1000 inventory hosts),
 # OUT (default bench/results/exec-N<N>.md).
 # Needs: parallel-ssh, pdsh, clustershell, ansible, openssh-client, gcc, libssh2-1-dev, time.
 set -u
@@ -16,6 +16,7 @@ n_arg=${1:-}
 CMDS=${CMDS:-true|uname -a}
 PEERS=${PEERS:-pssh pdsh clush ansible xargs}
 KEX=${KEX:-1}
+KEX_PEERS=${KEX_PEERS:-$PEERS}
 P1000=${P1000:-1}
 
 bench_need parallel-ssh pdsh clush ansible ssh gcc pkg-config awk /usr/bin/time || exit 1
@@ -126,7 +127,7 @@ run_case() {
 
 CASES="floor fleetctl fleetctl+record $PEERS"
 if [ "$KEX" = 1 ]; then
-	for p in $PEERS; do
+	for p in $KEX_PEERS; do
 		CASES="$CASES $p-kex"
 	done
 fi
@@ -138,6 +139,7 @@ for c in floor fleetctl $PEERS; do
 done
 sed -i '/^warmup:/d' "$B/times"
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
@@ -153,6 +155,9 @@ while [ "$round" -le "$ROUNDS" ]; do
 	echo "bench: round $round of $ROUNDS done ($(( $(date +%s) - start )) s)" >&2
 	round=$((round + 1))
 done
+
+elapsed=$(( $(date +%s) - start ))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # -p 1000: an inventory of 1000 hosts spread over the N terminals, all at once.
 p1000_line="not run"
@@ -202,7 +207,9 @@ label() {
 # fastest KIND (plain|kex) key: the smallest median among the peers of that kind, "name median"
 fastest() {
 	local best="" bm="" m p name
-	for p in $PEERS; do
+	local list=$PEERS
+	[ "$1" = kex ] && list=$KEX_PEERS
+	for p in $list; do
 		name=$p
 		[ "$1" = kex ] && name=$p-kex
 		m=$(bench_median "$2:$name")
@@ -230,7 +237,8 @@ rss_max=$(for k in $(echo "$CMDS" | tr ' |' '_ '); do bench_field "$k:fleetctl" 
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(ssh -V 2>&1 | cut -d, -f1), libssh2 $(pkg-config --modversion libssh2)," \
 	    "$ROUNDS rounds, cases alternating within each round; median wall time in seconds of the successful runs;" \
-	    "ratio = case / fleetctl --no-record (above 1: slower than fleetctl). Every peer at parallelism $N, no ssh-agent."
+	    "ratio = case / fleetctl --no-record (above 1: slower than fleetctl). Every peer at parallelism $N, no ssh-agent." \
+	    "Rounds took $elapsed s; load average before $load_before, after $load_after (other work on the machine shows here)."
 	echo "$CMDS" | tr '|' '\n' | while IFS= read -r CMD; do
 		[ -n "$CMD" ] || continue
 		key=$(echo "$CMD" | tr ' ' '_')

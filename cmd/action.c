@@ -160,10 +160,8 @@ cmd_action(struct cmd_ctx *ctx, enum action_kind kind, int argc, char **argv)
 			limit = optarg;
 			break;
 		case 'p':
-			if (parse_long(optarg, 1, 10000, &parallel) != 0) {
-				cmd_error("%s: -p wants a number from 1 to 10000, not '%s'", name, optarg);
+			if (cmd_parse_parallel(name, optarg, &parallel) != 0)
 				return EXIT_USAGE;
-			}
 			break;
 		case ACTION_OPT_YES:
 			yes = true;

@@ -103,7 +103,22 @@ struct cmd_deploy {
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
+	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
+	int nwaves;
 };
+struct bundle;
+/* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history.
+ * 0 or an exit status (message printed).  Free with cmd_deploy_targets_free. */
+int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
+    const struct bundle *b, const char *stored, struct deploy_target **out);
+void cmd_deploy_targets_free(struct deploy_target *targets, size_t n);
+struct journal_run;
+/* A journalled run, its terminals (in plan order, from the current inventory) and its stored bundle.
+ * 0 or an exit status (message printed); the caller frees what was set. */
+int cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struct journal_run **jr,
+    struct inv_host ***hosts, struct bundle **b, char **stored);
+/* The stored bundle with this sha256, checked again.  0 or an exit status (message printed). */
+int cmd_stored_bundle(struct cmd_ctx *ctx, const char *cmdname, const char *sha256, struct bundle **b, char **stored);
 /* Run, report, record, alarm.  Returns the exit status. */
 int cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr);
 /* The rollout options push (and retry) take, parsed in cmd/common.c. */

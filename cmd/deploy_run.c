@@ -13,8 +13,10 @@
 #include <unistd.h>
 #include <wordexp.h>
 
+#include "../lib/bundle.h"
 #include "../lib/deploy.h"
 #include "../lib/history.h"
+#include "../lib/inventory.h"
 #include "../lib/journal.h"
 #include "../lib/report.h"
 #include "../lib/rollout.h"
@@ -321,7 +323,12 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	ro.ev.retry = deploy_run_retry;
 	ro.ev.pause = deploy_run_pause;
 	ro.ev.arg = (void *)dr;
-	if (rollout_plan(&ro, dr->wave_amounts, dr->nwave_amounts, &cause) != 0) {
+	if (dr->wave_of != NULL) {
+		/* resuming: the waves the plan made */
+		ro.wave_of = xcalloc(dr->n ? dr->n : 1, sizeof(*ro.wave_of));
+		memcpy(ro.wave_of, dr->wave_of, dr->n * sizeof(*ro.wave_of));
+		ro.nwaves = dr->nwaves;
+	} else if (rollout_plan(&ro, dr->wave_amounts, dr->nwave_amounts, &cause) != 0) {
 		cmd_error("%s: %s", dr->kind, cause);
 		status = EXIT_USAGE;
 		goto out;
@@ -540,4 +547,115 @@ out:
 	free(operator);
 	buf_free(&b);
 	return status;
+}
+
+int
+cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
+    const struct bundle *b, const char *stored, struct deploy_target **out)
+{
+	struct deploy_target *targets = xcalloc(n ? n : 1, sizeof(*targets));
+	struct history *h = NULL;
+	char *cause = NULL;
+	int rc = EXIT_FAILED;
+
+	if (history_open(ctx->inv->state_dir, &h, &cause) != 0) {
+		cmd_error("%s: %s", cmdname, cause);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct hist_state st;
+		long keep = inv_get_long(hosts[i], INV_KEEP);
+		size_t k = 0;
+
+		targets[i].archive = stored;
+		targets[i].id = b->id;
+		targets[i].version = b->version;
+		targets[i].sha256 = b->sha256;
+		targets[i].compression = b->compression;
+		targets[i].component = b->component;
+		targets[i].size = b->size;
+		targets[i].keep_count = (int)keep;
+		/* Pruning keeps the newest `keep` releases the history knows finished installing there. */
+		if (history_host_state(h, hosts[i]->name, b->component, &st, &cause) < 0) {
+			cmd_error("%s: %s", cmdname, cause);
+			goto out;
+		}
+		for (size_t g = 0; st.good != NULL && st.good[g] != NULL && (long)k < keep; g++)
+			if (strcmp(st.good[g], b->id) != 0)
+				strv_push(&targets[i].keep, &k, xstrdup(st.good[g]));
+		hist_state_free(&st);
+	}
+	*out = targets;
+	targets = NULL;
+	rc = 0;
+out:
+	cmd_deploy_targets_free(targets, n);
+	history_close(h);
+	free(cause);
+	return rc;
+}
+
+void
+cmd_deploy_targets_free(struct deploy_target *targets, size_t n)
+{
+	for (size_t i = 0; targets != NULL && i < n; i++)
+		strv_free(targets[i].keep);
+	free(targets);
+}
+
+int
+cmd_stored_bundle(struct cmd_ctx *ctx, const char *cmdname, const char *sha256, struct bundle **b, char **stored)
+{
+	char *store = xasprintf("%s/bundles", ctx->inv->state_dir), *cause = NULL;
+	int rc = EXIT_FAILED;
+
+	if (bundle_store_path(store, sha256, stored) != 0) {
+		cmd_error("%s: the bundle %s is no longer in the store '%s'", cmdname, sha256, store);
+		goto out;
+	}
+	if (bundle_open(*stored, b, &cause) != 0) {
+		cmd_error("%s: stored bundle '%s' refused: %s", cmdname, *stored, cause);
+		free(*stored);
+		*stored = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	free(store);
+	free(cause);
+	return rc;
+}
+
+int
+cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struct journal_run **jr,
+    struct inv_host ***hosts, struct bundle **b, char **stored)
+{
+	json_t *rel, *sha;
+	char *cause = NULL;
+	int rc;
+
+	if ((rc = cmd_load_inventory(ctx)) != 0)
+		return rc;
+	if (journal_read(ctx->inv->state_dir, run_id, jr, &cause) != 0) {
+		cmd_error("%s: %s (see fleetctl runs)", cmdname, cause);
+		free(cause);
+		return EXIT_USAGE;
+	}
+	rel = json_object_get((*jr)->plan, "release");
+	sha = json_object_get(rel, "sha256");
+	if (!json_is_string(sha)) {
+		cmd_error("%s: run %s is a %s without a release to push: run it again instead", cmdname, run_id,
+		    json_string_value(json_object_get((*jr)->plan, "kind")) ?: "run");
+		return EXIT_USAGE;
+	}
+	*hosts = xcalloc((*jr)->nhosts + 1, sizeof(**hosts));
+	for (size_t i = 0; i < (*jr)->nhosts; i++) {
+		(*hosts)[i] = inventory_find(ctx->inv, (*jr)->hosts[i].host);
+		if ((*hosts)[i] == NULL || (*hosts)[i]->implicit) {
+			cmd_error("%s: run %s names terminal '%s', which the inventory '%s' no longer has", cmdname,
+			    run_id, (*jr)->hosts[i].host, ctx->inv->path);
+			return EXIT_USAGE;
+		}
+	}
+	return cmd_stored_bundle(ctx, cmdname, json_string_value(sha), b, stored);
 }

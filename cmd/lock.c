@@ -249,10 +249,10 @@ lock_confirm(struct cmd_ctx *ctx, struct inv_host **hosts, size_t n, const char 
 	free(names);
 	if (!ctx->stdin_tty) {
 		cmd_error("lock break: stdin is not a terminal: pass --yes to break the lock%s on %zu terminal%s (%s)",
-		    run_id != NULL ? " of that run" : "s", n, n == 1 ? "" : "s", list);
+		    run_id != NULL ? " of that run" : n == 1 ? "" : "s", n, n == 1 ? "" : "s", list);
 		goto out;
 	}
-	fprintf(stderr, "break the lock%s on %zu terminal%s (%s)? [y/N] ", run_id != NULL ? " of that run" : "s",
+	fprintf(stderr, "break the lock%s on %zu terminal%s (%s)? [y/N] ", run_id != NULL ? " of that run" : n == 1 ? "" : "s",
 	    n, n == 1 ? "" : "s", list);
 	fflush(stderr);
 	if (fgets(line, sizeof(line), stdin) == NULL) {

@@ -109,10 +109,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	struct cmd_deploy dr;
 	struct deploy_target *targets = NULL;
 	struct inv_host **hosts = NULL;
-	struct history *h = NULL;
 	struct bundle *b = NULL;
 	const char *limit = NULL, *version = NULL, *component = NULL, *compress = NULL;
-	char *stored = NULL, *run_id = NULL, *cause = NULL, *command = NULL;
+	char *stored = NULL, *run_id = NULL, *command = NULL;
 	bool dry_run = false, json = false;
 	long parallel = 0;
 	size_t n = 0;
@@ -177,38 +176,8 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
 		goto out;
-	if (history_open(ctx->inv->state_dir, &h, &cause) != 0) {
-		cmd_error("push: %s", cause);
-		rc = EXIT_FAILED;
+	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, &targets)) != 0)
 		goto out;
-	}
-	targets = xcalloc(n, sizeof(*targets));
-	for (size_t i = 0; i < n; i++) {
-		struct hist_state st;
-		long keep = inv_get_long(hosts[i], INV_KEEP);
-		size_t k = 0;
-
-		targets[i].archive = stored;
-		targets[i].id = b->id;
-		targets[i].version = b->version;
-		targets[i].sha256 = b->sha256;
-		targets[i].compression = b->compression;
-		targets[i].component = b->component;
-		targets[i].size = b->size;
-		targets[i].keep_count = (int)keep;
-		/* Pruning keeps the newest `keep` releases that the history knows finished installing. */
-		if (history_host_state(h, hosts[i]->name, b->component, &st, &cause) < 0) {
-			cmd_error("push: %s", cause);
-			rc = EXIT_FAILED;
-			goto out;
-		}
-		for (size_t g = 0; st.good != NULL && st.good[g] != NULL && (long)k < keep; g++)
-			if (strcmp(st.good[g], b->id) != 0)
-				strv_push(&targets[i].keep, &k, xstrdup(st.good[g]));
-		hist_state_free(&st);
-	}
-	history_close(h);
-	h = NULL;
 
 	run_id = cmd_run_id();
 	command = xasprintf("push %s (%s, sha256 %s)", b->id, argv[optind], b->sha256);
@@ -235,15 +204,11 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
 	rc = cmd_deploy_run(ctx, &dr);
 out:
-	for (size_t i = 0; targets != NULL && i < n; i++)
-		strv_free(targets[i].keep);
-	free(targets);
-	history_close(h);
+	cmd_deploy_targets_free(targets, n);
 	bundle_free(b);
 	free(stored);
 	free(run_id);
 	free(command);
-	free(cause);
 	free(hosts);
 	cmd_rollout_opts_free(&ropt);
 	return rc;

@@ -157,6 +157,15 @@ release_deploy_script(const struct release_deploy *d)
 		shquote_add(&b, d->unlock_snippet);
 		buf_adds(&b, " EXIT; ");
 	}
+	/*
+	 * A step's deadline watchdog (lib/rcmd) signals its whole process group, and this script is in
+	 * it: survive the TERM (the hooks' subshells get the default action back), so a timed-out install
+	 * is marked failed, a timed-out restart or health check still switches back, and the EXIT trap
+	 * runs.  hf says on stderr how a hook ended.
+	 */
+	buf_addf(&b, "trap : TERM; hf() { if [ \"$1\" -gt 128 ]; then echo \"$2 command killed by signal "
+	    "$(($1 - 128)) (deadline %ld s?)\" >&2; else echo \"$2 command exited $1\" >&2; fi; }; ",
+	    d->step_timeout);
 	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
 	if (d->unpack) {
 		if (d->upload) {
@@ -177,7 +186,7 @@ release_deploy_script(const struct release_deploy *d)
 		buf_adds(&b, "echo step=install; ");
 		if (d->install != NULL && *d->install != '\0') {
 			rel_hook(&b, "\"releases/$ID\"", d->install, d->step_timeout);
-			buf_adds(&b, " || { : > \".fleet/failed/$ID\"; exit 93; }; ");
+			buf_adds(&b, " || { hf $? install; : > \".fleet/failed/$ID\"; exit 93; }; ");
 		}
 		buf_adds(&b, ": > \".fleet/installed/$ID\" || exit 93; ");
 	}
@@ -191,10 +200,11 @@ release_deploy_script(const struct release_deploy *d)
 	if (d->restart != NULL && *d->restart != '\0') {
 		buf_adds(&b, "echo step=restart; ");
 		rel_hook(&b, "current", d->restart, d->step_timeout);
-		/* A failed restart puts the old release back (and restarts it) so current is as it was. */
-		buf_adds(&b, " || { if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ]; then sw \"$OLD\" && ");
+		/* A failed restart puts the old release back (and restarts it) so current is as it was;
+		 * after a first install that means no current at all. */
+		buf_adds(&b, " || { hf $? restart; if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ]; then sw \"$OLD\" && ");
 		rel_hook(&b, "current", d->restart, d->step_timeout);
-		buf_adds(&b, " >/dev/null 2>&1; fi; exit 95; }; ");
+		buf_adds(&b, " >/dev/null 2>&1; elif [ -z \"$OLD\" ]; then rm -f current; fi; exit 95; }; ");
 	}
 	if (d->health != NULL && *d->health != '\0') {
 		/* Unhealthy after all retries: back to the previous release, restarted; reported rolled-back. */

@@ -167,6 +167,32 @@ got=$(git -C "$HIST" show main:hosts/t02/app | sed -n 's/^current: //p')
     fail push_restart_fail_history_keeps_current "recorded current '$got', want $IDB"
 
 # ---------------------------------------------------------------------------------------------
+# Step deadlines: a hung install or restart is killed on the terminal, the install is recorded as
+# failed, the restart is undone, and nothing of it keeps running.
+leftovers() {
+	local lpid
+	lpid=$(fleet_pid "$FLEET" t06)
+	fleet_tree "$lpid" | grep -vx "$lpid" | tr '\n' ' '
+}
+mkrel "$T/r15" 1.5
+start=$(date +%s)
+expect_exit 1 fl -o command_timeout=2 -o 'install=sleep 30' push "$T/r15" --version 1.5 -l t06 --json
+ID15=$(hj t06 .release)
+secs=$(($(date +%s) - start))
+got="$(hj t06 .state) $(hj t06 .step) $(link t06)"
+[ "$got" = "failed install releases/$IDB" ] && [ "$secs" -lt 20 ] && pass push_install_deadline_fails_in_time ||
+    fail push_install_deadline_fails_in_time "'$got' after ${secs}s"
+git -C "$HIST" show main:hosts/t06/app | grep -qE "^failed:.*\b$ID15\b" && pass push_install_deadline_recorded_failed ||
+    fail push_install_deadline_recorded_failed "$(git -C "$HIST" show main:hosts/t06/app | tr '\n' '|')"
+sleep 1
+[ -z "$(leftovers)" ] && pass push_install_deadline_killed_on_terminal || fail push_install_deadline_killed_on_terminal "left: $(ps -o pid=,args= -p "$(leftovers | tr ' ' ,)0")"
+mkrel "$T/r16" 1.6
+expect_exit 1 fl -o command_timeout=2 -o 'restart=sleep 30' push "$T/r16" --version 1.6 -l t06 --json
+got="$(hj t06 .state) $(hj t06 .step) $(link t06)"
+[ "$got" = "failed restart releases/$IDB" ] && pass push_restart_deadline_switches_back ||
+    fail push_restart_deadline_switches_back "got '$got', want 'failed restart releases/$IDB'"
+
+# ---------------------------------------------------------------------------------------------
 # An upload cut in the middle resumes on the next push.  The cut: once the partial file on t05
 # passes 1 MB, kill that terminal's session processes (never its listener, never another terminal).
 resume_try() {
@@ -326,6 +352,12 @@ after="$(commits) $(find "$FLEET"/t0?/root | sort | md5sum)"
 # the previous (1.2), and the `keep` newest releases that finished installing besides the new one
 # (1.2, 1.1): releases/ holds exactly 1.1, 1.2, 1.3; 1.0 and its installed marker are gone.
 fresh_fleet 1
+# First, a first install whose restart fails: afterwards there is no current, as before.
+mkrel "$T/p0.9" p0.9
+expect_exit 1 fl -o 'restart=exit 3' push "$T/p0.9" --version 0.9 --json
+got="$(hj t01 .step) $(link t01 || echo none)"
+[ "$got" = "restart none" ] && pass push_first_restart_fail_leaves_no_current ||
+    fail push_first_restart_fail_leaves_no_current "step and current: '$got'"
 for v in 1.0 1.1 1.2 1.3; do
 	mkrel "$T/p$v" "p$v"
 	expect_exit 0 fl -o keep=2 push "$T/p$v" --version "$v" --json || fail "push_prune_push_$v" "$T_WHY"

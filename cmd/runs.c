@@ -1,0 +1,190 @@
+/*
+ * runs: the recent runs (push, rollback, remote actions), newest first, read from their journals: who
+ * started what and when, whether the run finished, halted, paused, is still running or was interrupted
+ * (its controller died), and where its terminals stand.  `fleetctl show RUN` gives one run in full.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/journal.h"
+#include "../lib/report.h"
+#include "cmd.h"
+
+/* "2026-11-26 10:45:12" from an ISO time string or epoch seconds; "-" when absent (caller frees). */
+static char *
+runs_time(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (json_is_integer(v)) {
+		time_t t = (time_t)json_integer_value(v);
+		struct tm tm;
+		char out[32];
+
+		gmtime_r(&t, &tm);
+		strftime(out, sizeof(out), "%Y-%m-%d %H:%M:%S", &tm);
+		return xstrdup(out);
+	}
+	if (s == NULL || *s == '\0')
+		return xstrdup("-");
+	if (strlen(s) >= 19 && s[10] == 'T') {
+		char *out = xstrndup(s, 19);
+
+		out[10] = ' ';
+		return out;
+	}
+	return xstrdup(s);
+}
+
+/* "push 1.4.2-3fa9c2d1e0ab": the plan's kind, then its summary or its release (caller frees). */
+static char *
+runs_what(json_t *plan)
+{
+	const char *kind = json_string_value(json_object_get(plan, "kind"));
+	const char *what = json_string_value(json_object_get(plan, "summary"));
+	json_t *rel = json_object_get(plan, "release");
+
+	if (what == NULL)
+		what = json_string_value(rel);
+	if (what == NULL && json_is_object(rel)) {
+		what = json_string_value(json_object_get(rel, "id"));
+		if (what == NULL)
+			what = json_string_value(json_object_get(rel, "label"));
+	}
+	if (kind == NULL)
+		kind = "?";
+	return what != NULL ? xasprintf("%s %s", kind, what) : xstrdup(kind);
+}
+
+static const char *
+runs_str(json_t *plan, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(plan, key));
+
+	return s != NULL && *s != '\0' ? s : dflt;
+}
+
+int cmd_runs(struct cmd_ctx *ctx, int argc, char **argv);
+
+int
+cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONG,
+		{ "max-count", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char **ids = NULL, *cause = NULL;
+	bool json = false;
+	long max = 20;
+	size_t shown = 0;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hn:j", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return cmd_usage(ctx, true);
+		case 'n':
+			if (parse_long(optarg, 0, 1000000, &max) != 0) {
+				cmd_error("runs: bad count '%s' (a number, 0 for all)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'j': json = true; break;
+		default:
+			rc = cmd_common_option(ctx, opt, optarg);
+			if (rc == 1)
+				break;
+			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cmd_error("runs: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((rc = cmd_load_inventory(ctx)) != 0)
+		return rc;
+	if (journal_list(ctx->inv->state_dir, &ids, &cause) != 0) {
+		cmd_error("runs: %s", cause);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	if (!json && ids[0] != NULL)
+		printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED", "STATUS", "OPERATOR", "WHAT",
+		    "AT", "TERMINALS");
+	for (size_t i = 0; ids[i] != NULL && (max == 0 || shown < (size_t)max); i++, shown++) {
+		struct journal_run *r = NULL;
+		char *created, *at, *what, *counts;
+
+		if (journal_read(ctx->inv->state_dir, ids[i], &r, &cause) != 0) {
+			/* A journal that cannot be read is shown, not fatal: the others still matter. */
+			if (json) {
+				json_t *j = json_pack("{s:s, s:s}", "id", ids[i], "error",
+				    cause != NULL ? cause : "unreadable");
+
+				report_json_line(j, STDOUT_FILENO);
+				json_decref(j);
+			} else
+				printf("%-24s unreadable: %s\n", ids[i], cause != NULL ? cause : "?");
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		created = runs_time(json_object_get(r->plan, "time"));
+		at = runs_time(json_object_get(r->plan, "at"));
+		what = runs_what(r->plan);
+		counts = journal_counts_text(r);
+		if (json) {
+			json_t *j = json_object();
+
+			json_object_set_new(j, "id", json_string(r->id));
+			json_object_set_new(j, "status", json_string(r->status));
+			json_object_set_new(j, "exit_status", r->exit_status >= 0 ? json_integer(r->exit_status) : json_null());
+			json_object_set_new(j, "operator", json_string(runs_str(r->plan, "operator", "")));
+			json_object_set_new(j, "kind", json_string(runs_str(r->plan, "kind", "")));
+			json_object_set_new(j, "what", json_string(what));
+			json_object_set(j, "created", json_object_get(r->plan, "time"));
+			json_object_set(j, "at", json_object_get(r->plan, "at") != NULL ?
+			    json_object_get(r->plan, "at") : json_null());
+			json_object_set_new(j, "terminals", json_integer((json_int_t)r->nhosts));
+			json_object_set_new(j, "counts", journal_run_counts(r));
+			json_object_set_new(j, "torn", json_boolean(r->torn));
+			report_json_line(j, STDOUT_FILENO);
+			json_decref(j);
+		} else {
+			printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", r->id, created, r->status,
+			    runs_str(r->plan, "operator", "-"), what, at, counts);
+		}
+		free(created);
+		free(at);
+		free(what);
+		free(counts);
+		journal_run_free(r);
+	}
+	fflush(stdout);
+	if (!json && ids[0] == NULL)
+		cmd_error("no runs recorded in '%s/runs'", ctx->inv->state_dir);
+	rc = EXIT_OK;
+out:
+	strv_free(ids);
+	free(cause);
+	return rc;
+}
+
+const struct cmd_entry cmd_runs_entry = {
+	.name = "runs",
+	.usage = "[-n N] [--json]",
+	.summary = "list recent runs from their journals, newest first",
+	.help =
+	    "  -n, --max-count N   show at most N runs (default 20, 0 for all)\n"
+	    "      --json          one JSON object per run\n"
+	    "\nStatus: running, interrupted (no end and its controller is gone: `fleetctl resume RUN`),\n"
+	    "paused, halted, done.  `fleetctl show RUN` shows one run in full.\n",
+	.flags = 0,
+	.exec = cmd_runs,
+};
