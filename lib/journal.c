@@ -269,9 +269,11 @@ journal_new(int fd, const char *path, off_t size)
 int
 journal_create(const char *state_dir, const char *run_id, json_t *plan, struct journal **out, char **cause)
 {
+	static unsigned counter;
 	struct journal *j = NULL;
 	json_t *line = NULL;
-	char *dir = NULL, *path = NULL, *host = NULL, now[32];
+	char *dir = NULL, *path = NULL, *tmp = NULL, *host = NULL, now[32];
+	bool linked = false;
 	int fd = -1, rc = -1;
 
 	*out = NULL;
@@ -285,16 +287,24 @@ journal_create(const char *state_dir, const char *run_id, json_t *plan, struct j
 		set_cause(cause, -1, "cannot create '%s': %s", dir, strerror(errno));
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+	if (access(path, F_OK) == 0) {
+		set_cause(cause, -1, "run %s already exists ('%s')", run_id, path);
+		goto out;
+	}
+	/*
+	 * The plan is written and synced under a temporary name that journal_list ignores, then linked to the
+	 * real name (link fails if it exists: the O_EXCL of it).  So a run file never exists without its plan,
+	 * and it is already locked when it appears.
+	 */
+	tmp = xasprintf("%s/.%s.%ld.%u.tmp", dir, run_id, (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	unlink(tmp);   /* left by a crashed process that had this pid */
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		if (errno == EEXIST)
-			set_cause(cause, -1, "run %s already exists ('%s')", run_id, path);
-		else
-			set_cause(cause, -1, "cannot create '%s': %s", path, strerror(errno));
+		set_cause(cause, -1, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (journal_lock(fd) != 0) {
-		set_cause(cause, -1, "cannot lock '%s': %s", path, strerror(errno));
+		set_cause(cause, -1, "cannot lock '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	j = journal_new(fd, path, 0);
@@ -313,6 +323,15 @@ journal_create(const char *state_dir, const char *run_id, json_t *plan, struct j
 		set_cause(cause, -1, "%s", journal_error(j));
 		goto out;
 	}
+	if (link(tmp, path) != 0) {
+		if (errno == EEXIST)
+			set_cause(cause, -1, "run %s already exists ('%s')", run_id, path);
+		else
+			set_cause(cause, -1, "cannot create '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	linked = true;
+	unlink(tmp);
 	/* The new name must survive a crash too: the runs directory and, if it was just made, its parent. */
 	if (journal_fsync_dir(dir) != 0 || journal_fsync_dir(state_dir) != 0) {
 		set_cause(cause, -1, "cannot sync '%s': %s", dir, strerror(errno));
@@ -322,16 +341,16 @@ journal_create(const char *state_dir, const char *run_id, json_t *plan, struct j
 	j = NULL;
 	rc = 0;
 out:
-	if (j != NULL) {
+	if (rc != 0 && tmp != NULL)
+		unlink(tmp);
+	if (rc != 0 && linked)
 		unlink(path);
-		journal_close(j);
-	}
-	if (fd >= 0) {
-		unlink(path);
+	journal_close(j);
+	if (fd >= 0)
 		close(fd);
-	}
 	json_decref(line);
 	free(host);
+	free(tmp);
 	free(dir);
 	free(path);
 	return rc;

@@ -43,12 +43,17 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	rel_assign(&b, "VER", "");
 	rel_assign(&b, "OLD", "");
 	rel_assign(&b, "COMP", component);
-	if (lock_snippet != NULL)
-		buf_adds(&b, lock_snippet);
-	buf_addf(&b, "m=; for t in sh tar sha256sum readlink mkdir mv ln rm cat wc %s; do "
+	/* Tools first (grep and sed for the lock): a terminal that lacks one is not locked, so a
+	 * preflight failure there leaves no lock behind that it could not take off again. */
+	buf_addf(&b, "m=; for t in sh tar sha256sum readlink mkdir mv ln rm cat wc grep sed %s; do "
 	    "command -v $t >/dev/null 2>&1 || m=\"$m $t\"; done; echo \"missing=$m\"; ",
 	    compression != NULL && strcmp(compression, "zstd") == 0 ? "zstd" :
 	    compression != NULL && strcmp(compression, "none") == 0 ? "" : "gzip");
+	if (lock_snippet != NULL) {
+		buf_adds(&b, "if [ -z \"$m\" ]; then ");
+		buf_adds(&b, lock_snippet);
+		buf_adds(&b, "fi; ");
+	}
 	buf_adds(&b,
 	    "mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
 	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; "

@@ -8,11 +8,16 @@ t_setup
 fleet_up 3
 user=$(sed -n 's/^user = //p' "$INV")
 
-# Each terminal's `logs` globs point into its own root: add a line to every [host:tNN] section.
-awk -v dir="$FLEET" '
-	{ print }
-	/^\[host:t[0-9]+\]$/ { h = substr($0, 7, length($0) - 7) }
-	/^root = / && h != "" { print "logs = " dir "/" h "/root/log/*.log"; h = "" }' "$INV" >"$T/fleet.ini"
+# mkinv GLOB OUT: the fleet's inventory with `logs = $FLEET/tNN/root/GLOB` in every [host:tNN]
+# section, so each terminal's globs point into its own root.
+mkinv() {
+	awk -v dir="$FLEET" -v glob="$1" '
+		{ print }
+		/^\[host:t[0-9]+\]$/ { h = substr($0, 7, length($0) - 7) }
+		/^root = / && h != "" { print "logs = " dir "/" h "/root/" glob; h = "" }' "$FLEET/fleet.ini" >"$2"
+}
+mkinv 'log/*.log' "$T/fleet.ini"
+mkinv 'follow/*.log' "$T/follow.ini"
 INV=$T/fleet.ini
 
 # mklog NAME FILE: FILE (stdin) becomes a log of terminal NAME, owned by the login account.
@@ -154,9 +159,13 @@ else
 fi
 
 # ---- -f: two terminals at once, a terminal drops and comes back, Ctrl-C ----
-for n in t01 t02; do printf '%s start\n' "$n" | mklog "$n" follow.log; done
-"$FLEETCTL" -i "$INV" logs -l t01,t02 -f -n 1 --path "$FLEET/t01/root/log/follow.log,$FLEET/t02/root/log/follow.log" \
-	>"$T/follow.out" 2>"$T/follow.err" </dev/null &
+for n in t01 t02; do
+	mkdir -p "$FLEET/$n/root/follow"
+	printf '%s old\n%s start\n' "$n" "$n" >"$FLEET/$n/root/follow/f.log"
+	chown -R "$user:" "$FLEET/$n/root/follow" 2>/dev/null || true
+done
+: >"$T/follow.out"
+"$FLEETCTL" -i "$T/follow.ini" logs -l t01,t02 -f -n 1 >"$T/follow.out" 2>"$T/follow.err" </dev/null &
 fpid=$!
 # wait_for ERE SECONDS: until follow.out has a line matching ERE.
 wait_for() {
@@ -171,19 +180,24 @@ wait_for() {
 }
 t_check logs_f_initial_lines wait_for '^t02: t02 start$' 15
 t_check logs_f_initial_lines_t01 wait_for '^t01: t01 start$' 5
-echo "t01 appended" >>"$FLEET/t01/root/log/follow.log"
-echo "t02 appended" >>"$FLEET/t02/root/log/follow.log"
+if grep -q ' old$' "$T/follow.out"; then fail logs_f_n1_only_last_line "$(tr '\n' '|' <"$T/follow.out")"
+else pass logs_f_n1_only_last_line; fi
+# The check that nothing is left tailing after Ctrl-C can fail: now there is.
+if ps -eo args= | grep -v grep | grep -q -- "$FLEET/t01/root/follow/f.log"; then pass logs_f_tail_runs_on_terminal
+else fail logs_f_tail_runs_on_terminal "no tail process for t01's log"; fi
+echo "t01 appended" >>"$FLEET/t01/root/follow/f.log"
+echo "t02 appended" >>"$FLEET/t02/root/follow/f.log"
 t_check logs_f_new_lines_t01 wait_for '^t01: t01 appended$' 10
 t_check logs_f_new_lines_t02 wait_for '^t02: t02 appended$' 10
 fleet_stop_one "$FLEET" t02
 t_check logs_f_lost_marker wait_for '^t02: -- connection lost, reconnecting in 1 s --$' 15
-echo "t02 during outage" >>"$FLEET/t02/root/log/follow.log"
-echo "t01 during outage" >>"$FLEET/t01/root/log/follow.log"
+echo "t02 during outage" >>"$FLEET/t02/root/follow/f.log"
+echo "t01 during outage" >>"$FLEET/t01/root/follow/f.log"
 t_check logs_f_other_terminal_goes_on wait_for '^t01: t01 during outage$' 10
 fleet_start_one "$FLEET" t02
 t_check logs_f_reconnected_marker wait_for '^t02: -- reconnected --$' 40
 t_check logs_f_no_line_lost wait_for '^t02: t02 during outage$' 10
-echo "t02 after" >>"$FLEET/t02/root/log/follow.log"
+echo "t02 after" >>"$FLEET/t02/root/follow/f.log"
 t_check logs_f_after_reconnect wait_for '^t02: t02 after$' 10
 n_start=$(grep -c '^t02: t02 start$' "$T/follow.out")
 [ "$n_start" = 1 ] && pass logs_f_no_duplicates_after_reconnect || fail logs_f_no_duplicates_after_reconnect "t02 start shown $n_start times"
@@ -202,9 +216,9 @@ if grep -qE 'Sanitizer|runtime error' "$T/follow.err"; then fail logs_f_sanitize
 else pass logs_f_sanitizer_clean; fi
 # Nothing is left tailing on the terminals (the watchdog polls every 2 s).
 k=0
-while ps -eo args= | grep -v grep | grep -q -- "$FLEET/t0[12]/root/log/follow.log" && [ "$k" -lt 80 ]; do sleep 0.1; k=$((k + 1)); done
-if ps -eo args= | grep -v grep | grep -q -- "$FLEET/t0[12]/root/log/follow.log"; then
-	fail logs_f_no_tail_left "$(ps -eo pid=,args= | grep -v grep | grep -- "$FLEET/t0[12]/root/log/follow.log" | head -n 3)"
+while ps -eo args= | grep -v grep | grep -q -- "$FLEET/t0[12]/root/follow/f.log" && [ "$k" -lt 80 ]; do sleep 0.1; k=$((k + 1)); done
+if ps -eo args= | grep -v grep | grep -q -- "$FLEET/t0[12]/root/follow/f.log"; then
+	fail logs_f_no_tail_left "$(ps -eo pid=,args= | grep -v grep | grep -- "$FLEET/t0[12]/root/follow/f.log" | head -n 3)"
 else
 	pass logs_f_no_tail_left
 fi

@@ -195,6 +195,14 @@ got="$(hj t06 .state) $(hj t06 .step) $(link t06)"
 # ---------------------------------------------------------------------------------------------
 # An upload cut in the middle resumes on the next push.  The cut: once the partial file on t05
 # passes 1 MB, kill that terminal's session processes (never its listener, never another terminal).
+# The sshd processes (not the shell below them) serving sessions of the listener $1: killing them is
+# the link going down, as `pkill -f 'sshd: fleettest'` would, but for this terminal only.
+sshd_sessions() {
+	local p
+	for p in $(fleet_tree "$1" | grep -vx "$1"); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^sshd: ' && echo "$p"
+	done | tr '\n' ' '
+}
 resume_try() {
 	local i=0 s="" lpid sess=""
 	mkdir -p "$T/big"
@@ -208,11 +216,10 @@ resume_try() {
 	CUTAT=0
 	while [ "$i" -lt 1500 ]; do
 		# The sessions exist from the probe on: learn their PIDs before the upload starts.
-		[ -n "$sess" ] || sess=$(fleet_tree "$lpid" | grep -vx "$lpid" | tr '\n' ' ')
+		[ -n "$sess" ] || sess=$(sshd_sessions "$lpid")
 		s=$(stat -c %s "$FLEET"/t05/root/app/.fleet/incoming/*.partial 2>/dev/null | head -n 1)
 		if [ -n "$s" ] && [ "$s" -gt 1000000 ]; then
-			sess="$sess $(fleet_tree "$lpid" | grep -vx "$lpid" | tr '\n' ' ')"
-			kill -KILL $sess 2>/dev/null
+			kill -KILL $sess $(sshd_sessions "$lpid") 2>/dev/null
 			CUTAT=$s
 			break
 		fi
@@ -247,11 +254,13 @@ matches_manifest t05 "$(hj t05 .release)" && pass push_resume_content_right || f
 
 # ---------------------------------------------------------------------------------------------
 # Preflight: a terminal whose PATH lacks sha256sum (then tar) is refused with a clear error.
-mkdir -p "$T/path-nosha" "$T/path-notar"
-for tool in sh tar gzip sha256sum readlink mkdir mv ln rm rmdir cat wc sleep kill env head; do
+# Also one without grep, which the terminal lock needs: refused the same way, and no lock left behind.
+mkdir -p "$T/path-nosha" "$T/path-notar" "$T/path-nogrep"
+for tool in sh tar gzip sha256sum readlink mkdir mv ln rm rmdir cat wc sleep kill env head grep sed printf date; do
 	p=$(command -v "$tool") || continue
 	[ "$tool" = sha256sum ] || ln -sf "$p" "$T/path-nosha/$tool"
 	[ "$tool" = tar ] || ln -sf "$p" "$T/path-notar/$tool"
+	[ "$tool" = grep ] || ln -sf "$p" "$T/path-nogrep/$tool"
 done
 cp "$FLEET/t06/sshd_config" "$T/t06.sshd_config"
 preflight_missing() {
@@ -265,18 +274,24 @@ preflight_missing() {
 		T_WHY="t06: step '$(hj t06 .step)', error '$(hj t06 .error)'"
 		return 1
 	fi
-	# Nothing was unpacked there.
+	# Nothing was unpacked there, and the terminal is not left locked.
 	if [ -n "$(ls "$FLEET/t06/root/app/releases" 2>/dev/null | grep '^1\.4-')" ]; then
 		T_WHY="1.4 unpacked on t06 anyway"
+		return 1
+	fi
+	if [ -e "$FLEET/t06/root/.fleet-lock" ]; then
+		T_WHY="t06 left locked: $(cat "$FLEET/t06/root/.fleet-lock/info" 2>/dev/null | tr '\n' ' ')"
 		return 1
 	fi
 	return 0
 }
 t_check push_preflight_missing_sha256sum preflight_missing "$T/path-nosha" sha256sum
 t_check push_preflight_missing_tar preflight_missing "$T/path-notar" tar
+t_check push_preflight_missing_grep preflight_missing "$T/path-nogrep" grep
 cp "$T/t06.sshd_config" "$FLEET/t06/sshd_config"
 fleet_stop_one "$FLEET" t06
 fleet_start_one "$FLEET" t06
+t_check push_after_preflight_fix_works expect_exit 0 fl push "$T/r14" --version 1.4 -l t06 --json
 
 # ---------------------------------------------------------------------------------------------
 # status: in sync, then drift after a hand-made change; --offline with every terminal down.

@@ -1,5 +1,6 @@
 /* Unit tests for lib/journal: real files in a mkdtemp state directory, a real forked controller that dies,
  * real threads appending at once.  Also prints the measured cost of fsync'd state changes ("INFO:" lines). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -506,6 +507,22 @@ test_concurrent_states(void)
 	free(cause);
 }
 
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void
 test_list_newest_first(void)
 {
@@ -533,6 +550,10 @@ test_list_newest_first(void)
 		CHECK_STR(list[2], "20251231T235959Z-ffffff");
 	}
 	strv_free(list);
+	/* No temporary files left behind by journal_create: the three runs and the junk file only. */
+	junk = xasprintf("%s/runs", state_dir);
+	CHECK(count_entries(junk) == 4);
+	free(junk);
 	nftw(state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(state_dir);
 	state_dir = dir;
