@@ -78,7 +78,7 @@ journal_now(char *out, size_t size)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, size, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
+	snprintf(out, size, "%s.%03uZ", base, (unsigned)(ts.tv_nsec / 1000000) % 1000u);
 }
 
 static char *
