@@ -166,9 +166,11 @@ release_deploy_script(const struct release_deploy *d)
 	 * A step's deadline watchdog (lib/rcmd) signals its whole process group, and this script is in
 	 * it: survive the TERM (the hooks' subshells get the default action back), so a timed-out install
 	 * is marked failed, a timed-out restart or health check still switches back, and the EXIT trap
-	 * runs.  hf says on stderr how a hook ended.
+	 * runs.  A lost link (the controller or the connection gone: SIGPIPE at the next output, or HUP)
+	 * ends the script at that point as before, but through exit, so the EXIT trap drops the lock.
+	 * hf says on stderr how a hook ended.
 	 */
-	buf_addf(&b, "trap : TERM; hf() { if [ \"$1\" -gt 128 ]; then echo \"$2 command killed by signal "
+	buf_addf(&b, "trap : TERM; trap 'exit 141' PIPE; trap 'exit 129' HUP; hf() { if [ \"$1\" -gt 128 ]; then echo \"$2 command killed by signal "
 	    "$(($1 - 128)) (deadline %ld s?)\" >&2; else echo \"$2 command exited $1\" >&2; fi; }; ",
 	    d->step_timeout);
 	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");

@@ -1,8 +1,10 @@
 #!/bin/sh
 # demo.sh: fleetctl's main job against a local fleet of 8 real sshd terminals (`make demo`).
 #
-# Brings the fleet up under /tmp/fleetctl-demo, runs one block per command that ./fleetctl has,
-# and stops and removes the fleet at the end (it prints how to bring it up again).  Safe to run again at once.
+# Brings the fleet up under /tmp/fleetctl-demo, then: hosts, exec, bundle, push, status, history,
+# a wave rollout that halts on a terminal that refuses the update, rollback, logs, runs, show, and
+# the audit repository seen with plain git.  Stops and removes the fleet at the end (it prints how
+# to bring it up again).  Safe to run again at once; exits 0 when every step did what it should.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DIR=${FLEETCTL_DEMO_DIR:-/tmp/fleetctl-demo}
@@ -32,29 +34,46 @@ stop_fleet() {
 trap stop_fleet EXIT
 trap 'exit 130' INT TERM HUP
 
-# True when ./fleetctl knows the command.
-has() {
-	"$FLEETCTL" help "$1" >/dev/null 2>&1
-}
-
-# step TITLE CMD...: show the command line, run it, stop the demo if it fails.
-step() {
-	title=$1
-	shift
-	printf '\n== %s\n$' "$title"
+# show CMD...: print the command line as a user would type it.
+show() {
+	printf '$'
 	for a in "$@"; do
 		case "$a" in
-		*[!A-Za-z0-9_./=:,-]*) printf " '%s'" "$a" ;;
+		*[!A-Za-z0-9_./=:,%-]*) printf " '%s'" "$a" ;;
 		*) printf ' %s' "$a" ;;
 		esac
 	done
 	printf '\n'
+}
+
+# say TEXT: announce the next step.
+say() {
+	printf '\n== %s\n' "$*"
+}
+
+# step CMD...: show and run the command; stop the demo if it fails.
+step() {
+	show "$@"
 	"$@"
 	rc=$?
 	if [ "$rc" -ne 0 ]; then
-		echo "demo: '$title' failed (exit $rc)" >&2
+		echo "demo: '$*' failed (exit $rc)" >&2
 		exit 1
 	fi
+}
+
+# expect RC CMD...: show and run a command that must exit RC; stop the demo if it does not.
+expect() {
+	want=$1
+	shift
+	show "$@"
+	"$@"
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		echo "demo: '$*' exited $rc, expected $want" >&2
+		exit 1
+	fi
+	printf '(exit status %d, as expected)\n' "$rc"
 }
 
 printf '== bringing up %d local sshd terminals under %s\n' "$K" "$DIR"
@@ -62,21 +81,74 @@ if ! sh tests/fleet.sh up "$DIR" "$K"; then
 	echo "demo: the fleet did not come up" >&2
 	exit 1
 fi
-echo "inventory: $INV"
 
-# --- hosts: what the inventory says -------------------------------------------------------------
-step "the fleet as the inventory sees it" "$FLEETCTL" -i "$INV" hosts
-step "one group, minus one terminal" "$FLEETCTL" -i "$INV" hosts -l 'lobby,!t01'
+# The generated inventory knows how to reach t01..t08.  Add what a real one says about the
+# application: how to install and restart it, how to tell it is healthy, where its logs are.
+# FLEET_ROOT is ROOT/app on each terminal; every hook runs with it set.
+sed -i '/^\[fleet\]$/r /dev/stdin' "$INV" <<'EOF'
+install = ./install.sh
+restart = mkdir -p "$FLEET_ROOT/log" && ./bin/kiosk-app start >> "$FLEET_ROOT/log/kiosk-app.log"
+health = ./bin/kiosk-app > /dev/null
+keep = 3
+EOF
+sed -i 's|^root = \(.*\)$|&\nlogs = \1/app/log/*.log|' "$INV"
+echo "inventory: $INV (see man/fleet.ini.5; examples/fleet.ini is a real-world one)"
+F="$FLEETCTL -i $INV"
 
-# --- exec: one command on every terminal, identical results folded ------------------------------
-if has exec; then
-	step "run a command everywhere" "$FLEETCTL" -i "$INV" exec -- uname -n
+say "1. hosts: the fleet as the inventory sees it, without connecting"
+step $F hosts
+
+say "2. exec: one command on every terminal at once; --fold prints identical results once"
+step $F exec --fold -- uptime
+
+say "3. bundle: the release directory examples/release becomes a reproducible archive, id VERSION-HASH"
+step $F bundle examples/release --version 1.0 -o "$DIR/app-1.0.tar.gz"
+
+say "4. push: upload, verify, unpack into releases/<id>, install, switch 'current', restart, health check"
+step $F push "$DIR/app-1.0.tar.gz"
+
+say "5. status: what each terminal runs (read live) against what the history says it should run"
+step $F status
+
+say "6. history: every operation is one commit in a git repository"
+step $F history
+
+say "7. release 1.1: same tree, new version; terminal t03 will refuse it (its install.sh sees a marker file)"
+rm -rf "$DIR/release-1.1"
+cp -R examples/release "$DIR/release-1.1"
+sed -i 's/^VERSION=.*/VERSION=1.1/' "$DIR/release-1.1/etc/config"
+show touch "$DIR/t03/root/app/refuse-update"
+touch "$DIR/t03/root/app/refuse-update" || exit 1
+
+say "8. push 1.1 in waves 1, 50%, 100% with --max-fail 0: wave 2 holds t03, so the run halts after it and wave 3 is never touched"
+expect 1 $F push "$DIR/release-1.1" --version 1.1 --waves 1,50%,100% --max-fail 0
+
+say "9. status: t01, t02, t04 run 1.1; t03 stayed on 1.0 (a failed install never switches); t05-t08 were not touched"
+step $F status
+
+say "10. rollback: what t01 can go back to, then put the updated terminals back on the release they ran before"
+step $F rollback --list -l t01
+step $F rollback -l t01,t02,t04
+
+say "11. logs: the last 3 lines of each terminal's log files (the inventory's 'logs' globs)"
+step $F logs -n 3
+
+say "12. runs: every push and rollback has a journal; the halted one is there"
+step $F runs
+
+run=$($F runs --json | jq -r 'select(.status == "halted") | .id' | head -n 1)
+if [ -z "$run" ]; then
+	echo "demo: no halted run in 'fleetctl runs --json'" >&2
+	exit 1
 fi
+say "13. show: the halted run in full: its plan, its waves, every terminal's lifecycle"
+step $F show "$run"
 
-# --- push / status / history / rollback / logs: add one guarded block per command as it lands ----
-# if has push; then
-# 	step "push a release" "$FLEETCTL" -i "$INV" push ...
-# fi
+say "14. the audit trail is a plain git repository: who did what, when, to which terminal"
+show git -C "$DIR/state/history" log --oneline
+git -C "$DIR/state/history" log --oneline | head -n 10
+show git -C "$DIR/state/history" log --stat -1
+git -C "$DIR/state/history" log --stat -1 | cat
 
 printf '\n== done; the fleet is stopped and removed now.  To bring it up again and play:\n'
 printf '  sh tests/fleet.sh up %s %d\n  ./fleetctl -i %s hosts\n  sh tests/fleet.sh down %s\n' \
