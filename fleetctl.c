@@ -83,7 +83,8 @@ usage_all(FILE *f)
 	    "      --accept-new-host-keys  add unknown host keys to known_hosts (never changed ones)\n"
 	    "  -h, --help               this help; `fleetctl help COMMAND` for one command\n"
 	    "  -V, --version            print the version\n\n"
-	    "exit status: 0 ok, 1 failed, 2 usage or inventory error, 3 unreachable, 130 interrupted\n"
+	    "exit status: 0 ok, 1 failed or halted, 2 usage or inventory error (nothing run), 3 none failed but\n"
+	    "some unreachable, hostkey, auth, timeout, locked, busy, delayed or not yet done, 130 interrupted\n"
 	    "see fleetctl(1) and fleet.ini(5)\n");
 }
 

@@ -121,35 +121,36 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hl:p:v:c:z:nj", longopts, NULL)) != -1) {
 		if ((rc = cmd_rollout_option(&ropt, "push", opt, optarg)) != 0) {
 			if (rc < 0)
-				return EXIT_USAGE;
+				goto usage;
 			continue;
 		}
 		switch (opt) {
 		case 'h':
-			return cmd_usage(ctx, true);
+			rc = cmd_usage(ctx, true);
+			goto out;
 		case 'l': limit = optarg; break;
 		case 'p':
 			if (cmd_parse_parallel("push", optarg, &parallel) != 0)
-				return EXIT_USAGE;
+				goto usage;
 			break;
 		case 'v':
 			if (!bundle_valid_version(optarg)) {
 				cmd_error("push: bad version '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)", optarg);
-				return EXIT_USAGE;
+				goto usage;
 			}
 			version = optarg;
 			break;
 		case 'c':
 			if (!bundle_valid_component(optarg)) {
 				cmd_error("push: bad component '%s' (1-32 of a-z 0-9 _ -, starting with a letter)", optarg);
-				return EXIT_USAGE;
+				goto usage;
 			}
 			component = optarg;
 			break;
 		case 'z':
 			if (strcmp(optarg, "gzip") != 0 && strcmp(optarg, "zstd") != 0 && strcmp(optarg, "none") != 0) {
 				cmd_error("push: --compress wants gzip, zstd or none, not '%s'", optarg);
-				return EXIT_USAGE;
+				goto usage;
 			}
 			compress = optarg;
 			break;
@@ -159,21 +160,20 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 			rc = cmd_common_option(ctx, opt, optarg);
 			if (rc == 1)
 				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if (rc == 0)
+				cmd_usage(ctx, false);
+			goto usage;
 		}
 	}
 	if (optind != argc - 1) {
 		cmd_error("push: name one bundle or release directory (fleetctl push BUNDLE|DIR [-l SEL])");
-		cmd_rollout_opts_free(&ropt);
-		return EXIT_USAGE;
+		goto usage;
 	}
-	if (cmd_rollout_finish(&ropt, "push") != 0) {
-		cmd_rollout_opts_free(&ropt);
-		return EXIT_USAGE;
-	}
+	if (cmd_rollout_finish(&ropt, "push") != 0)
+		goto usage;
 	/* Every argument is checked before any terminal is touched. */
 	if ((rc = cmd_select(ctx, limit, &hosts, &n)) != 0)
-		return rc;
+		goto out;
 	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
 		goto out;
 	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, &targets)) != 0)
@@ -203,6 +203,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("%s %s %s (%.1f MiB, %zu files) to %zu terminal%s", dry_run ? "dry run: push" : "pushing",
 		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
 	rc = cmd_deploy_run(ctx, &dr);
+	goto out;
+usage:
+	rc = EXIT_USAGE;
 out:
 	cmd_deploy_targets_free(targets, n);
 	bundle_free(b);

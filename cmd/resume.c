@@ -93,6 +93,26 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 					wave_of[i] = (int)w;
 		}
 	}
+	{
+		/*
+		 * Waves whose terminals had all ended before are done: their terminals are confirmed with
+		 * the first wave that still has work (or the last), so a run paused after wave N (or killed
+		 * later) does not pause again after a wave it had already finished.
+		 */
+		int nw = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1, first = nw - 1;
+
+		for (int w = 0; w < nw && first == nw - 1; w++) {
+			for (size_t i = 0; i < n; i++) {
+				if (wave_of[i] == w && todo[i] && strcmp(jr->hosts[i].state, "done") != 0) {
+					first = w;
+					break;
+				}
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			if (wave_of[i] < first)
+				wave_of[i] = first;
+	}
 	if ((rc = cmd_deploy_targets(ctx, "resume", hosts, n, b, stored, &targets)) != 0)
 		goto out;
 	memset(&dr, 0, sizeof(dr));

@@ -134,7 +134,8 @@ out:
 
 const struct cmd_entry cmd_retry_entry = {
 	.name = "retry",
-	.usage = "RUN [-p N] [--retry-for D | --until TIME] [--max-fail N|P%] [--ignore-window] [--dry-run] [--json]",
+	.usage = "RUN [-p N] [--retry-for D | --until TIME] [--max-fail N|P%] [--max-unreachable N|P%] [--ignore-window]\n"
+	    "       [--dry-run] [--json]",
 	.summary = "push a run's release again to exactly its terminals that did not end ok",
 	.help =
 	    "  RUN                 a run id (fleetctl runs)\n"

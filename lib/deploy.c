@@ -23,7 +23,23 @@ deploy_tail(const struct buf *b, size_t max)
 	if (len == 0)
 		return NULL;
 	start = len > max ? len - max : 0;
-	return xstrndup(b->data + start, len - start);
+	{
+		/* One line for the result, the history body and the journal: line breaks become "; ". */
+		struct buf t;
+
+		buf_init(&t, 0);
+		for (size_t i = start; i < len; i++) {
+			char c = b->data[i];
+
+			if (c == '\n')
+				buf_adds(&t, "; ");
+			else if ((unsigned char)c < 0x20 || c == 0x7f)
+				buf_adds(&t, " ");
+			else
+				buf_add(&t, &c, 1);
+		}
+		return buf_detach(&t);
+	}
 }
 
 struct deploy_sink {
@@ -150,8 +166,11 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		termlock_parse(pout.data, &holder);
 		r->state = HS_LOCKED;
 		r->step = "lock";
-		r->error = xasprintf("locked by run %s (%s, %s@%s)", holder.run_id ? holder.run_id : "?",
+		/* the operator is usually user@host already: do not add the controller twice */
+		r->error = xasprintf("locked by run %s (%s, %s%s%s)", holder.run_id ? holder.run_id : "?",
 		    holder.kind ? holder.kind : "?", holder.operator ? holder.operator : "?",
+		    holder.operator != NULL && strchr(holder.operator, '@') != NULL ? "" : "@",
+		    holder.operator != NULL && strchr(holder.operator, '@') != NULL ? "" :
 		    holder.controller ? holder.controller : "?");
 		termlock_info_free(&holder);
 		goto out;

@@ -283,7 +283,7 @@ executor_exit_status(const struct host_result *results, size_t n, bool interrupt
 		    results[i].state == HS_ROLLED_BACK)
 			failed = true;
 		else if (host_state_unreachable(results[i].state) || results[i].state == HS_LOCKED ||
-		    results[i].state == HS_BUSY || results[i].state == HS_DELAYED)
+		    results[i].state == HS_BUSY || results[i].state == HS_DELAYED || results[i].state == HS_PENDING)
 			unreachable = true;
 	}
 	if (failed)

@@ -137,6 +137,10 @@ rel_hook(struct buf *b, const char *dir_expr, const char *cmd, long timeout)
 	free(wrapped);
 }
 
+/* Going back to $OLD: the hooks that run next (restart) are told the release they run on, and the
+ * one that was left as the previous.  The script exits right after, so the swap is harmless. */
+static const char rel_back[] = "N=\"$ID\" && ID=\"$OLD\" && OLD=\"$N\" && VER=\"${ID%-*}\" && ";
+
 /* Make current point at releases/$1, atomically. */
 static const char rel_switch_fn[] =
 	"sw() { L=\".fleet/tmp/link.$$\"; rm -rf \"$L\" && mkdir \"$L\" && ln -s \"releases/$1\" \"$L/current\" "
@@ -210,6 +214,7 @@ release_deploy_script(const struct release_deploy *d)
 		/* A failed restart puts the old release back (and restarts it) so current is as it was;
 		 * after a first install that means no current at all. */
 		buf_adds(&b, " || { hf $? restart; if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ]; then sw \"$OLD\" && ");
+		buf_adds(&b, rel_back);
 		rel_hook(&b, "current", d->restart, d->step_timeout);
 		buf_adds(&b, " >/dev/null 2>&1; elif [ -z \"$OLD\" ]; then rm -f current; fi; exit 95; }; ");
 	}
@@ -221,6 +226,7 @@ release_deploy_script(const struct release_deploy *d)
 		    "if [ -n \"$OLD\" ] && [ -d \"releases/$OLD\" ] && sw \"$OLD\"; then ",
 		    d->health_retries > 0 ? d->health_retries : 1);
 		if (d->restart != NULL && *d->restart != '\0') {
+			buf_adds(&b, rel_back);
 			rel_hook(&b, "current", d->restart, d->step_timeout);
 			buf_adds(&b, " >/dev/null 2>&1; ");
 		}

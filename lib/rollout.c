@@ -269,7 +269,8 @@ rollout_window_ok(struct rollout *ro, size_t i, time_t now)
 	    inv_get(ro->hosts[i], INV_WINDOW_TZ) ? " " : "",
 	    inv_get(ro->hosts[i], INV_WINDOW_TZ) ? inv_get(ro->hosts[i], INV_WINDOW_TZ) : "");
 	if (ro->journal != NULL)
-		journal_state(ro->journal, ro->hosts[i]->name, "delayed", "window", ro->results[i].error, ro->wave_of[i]);
+		journal_state(ro->journal, ro->hosts[i]->name, "delayed", "window", ro->results[i].error,
+		    ro->wave_of[i] + 1);
 	return false;
 }
 
@@ -385,7 +386,7 @@ rollout_run(struct rollout *ro)
 		buf_init(&ro->results[i].err, 0);
 	}
 	for (int w = 0; w < ro->nwaves && !rollout_cancelled(ro); w++) {
-		size_t k = 0, ok = 0, failed = 0, unreachable = 0, m = 0;
+		size_t k = 0, ok = 0, failed = 0, unreachable = 0, m = 0, prior;
 		time_t now = time(NULL);
 		json_t *ev;
 
@@ -407,10 +408,18 @@ rollout_run(struct rollout *ro)
 		if (m > 0)
 			rollout_run_subset(ro, idx, m, w + 1, ro->targets, false);
 		started += m;
-		/* Thresholds over every terminal started so far. */
+		/*
+		 * Thresholds over every terminal started so far.  On a resume, a terminal not to do again
+		 * ended failed or rolled back before: it still counts, as failed and as started.
+		 */
+		prior = 0;
 		for (size_t i = 0; i < ro->n; i++) {
-			if (ro->wave_of[i] > w || !ro->todo[i])
+			if (ro->wave_of[i] > w)
 				continue;
+			if (!ro->todo[i]) {
+				prior++;
+				continue;
+			}
 			if (ro->results[i].state == HS_OK)
 				ok++;
 			else if (ro->results[i].state == HS_FAILED || ro->results[i].state == HS_ROLLED_BACK)
@@ -418,14 +427,15 @@ rollout_run(struct rollout *ro)
 			else if (host_state_unreachable(ro->results[i].state))
 				unreachable++;
 		}
-		if (!ro->dry_run && failed > rollout_limit(&ro->max_fail, started)) {
+		failed += prior;
+		if (!ro->dry_run && failed > rollout_limit(&ro->max_fail, started + prior)) {
 			ro->halted = true;
 			ro->halt_reason = xasprintf("%zu failed > --max-fail limit %zu after wave %d", failed,
-			    rollout_limit(&ro->max_fail, started), w + 1);
-		} else if (!ro->dry_run && unreachable > rollout_limit(&ro->max_unreachable, started)) {
+			    rollout_limit(&ro->max_fail, started + prior), w + 1);
+		} else if (!ro->dry_run && unreachable > rollout_limit(&ro->max_unreachable, started + prior)) {
 			ro->halted = true;
 			ro->halt_reason = xasprintf("%zu unreachable > --max-unreachable limit %zu after wave %d",
-			    unreachable, rollout_limit(&ro->max_unreachable, started), w + 1);
+			    unreachable, rollout_limit(&ro->max_unreachable, started + prior), w + 1);
 		}
 		if (ro->ev.wave_end != NULL)
 			ro->ev.wave_end(ro->ev.arg, w + 1, ok, failed, unreachable, ro->halted, ro->halt_reason);
@@ -443,7 +453,7 @@ rollout_run(struct rollout *ro)
 					ro->results[i].state = HS_SKIPPED;
 					if (ro->journal != NULL)
 						journal_state(ro->journal, ro->hosts[i]->name, "skipped", NULL,
-						    ro->halt_reason, ro->wave_of[i]);
+						    ro->halt_reason, ro->wave_of[i] + 1);
 				}
 			break;
 		}

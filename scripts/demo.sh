@@ -147,8 +147,8 @@ step $F show "$run"
 say "14. the audit trail is a plain git repository: who did what, when, to which terminal"
 show git -C "$DIR/state/history" log --oneline
 git -C "$DIR/state/history" log --oneline | head -n 10
-show git -C "$DIR/state/history" log --stat -1
-git -C "$DIR/state/history" log --stat -1 | cat
+show git -C "$DIR/state/history" log --stat -1 --grep=HALTED
+git -C "$DIR/state/history" log --stat -1 --grep=HALTED | cat
 
 printf '\n== done; the fleet is stopped and removed now.  To bring it up again and play:\n'
 printf '  sh tests/fleet.sh up %s %d\n  ./fleetctl -i %s hosts\n  sh tests/fleet.sh down %s\n' \

@@ -48,6 +48,11 @@ names() {
 	printf '%s' "$out"
 }
 
+# csv FROM TO: "tFROM,...,tTO" for -l.
+csv() {
+	names "$1" "$2" | sed 's/ $//' | tr ' ' ','
+}
+
 # inv_add SRC OUT SECTION KEY VALUE: a copy of SRC with "KEY = VALUE" first in [SECTION].
 inv_add() {
 	awk -v s="[$3]" -v kv="$4 = $5" '{ print } $0 == s { print kv }' "$1" >"$2"
@@ -141,7 +146,7 @@ rm -f "$FLEET/t03/root/fail-install" "$FLEET/t07/root/fail-install"
 for n in t05 t12 t33; do touch "$FLEET/$n/root/fail-health"; done
 mkrel v4
 before=$(links)
-t_check health_exit_1 expect_exit 1 fl push "$T/rel" --version 4.0 -p 20 -l 't[01:40]' --json \
+t_check health_exit_1 expect_exit 1 fl push "$T/rel" --version 4.0 -p 20 -l "$(csv 1 40)" --json \
     -o 'health=[ ! -e "$FLEET_ROOT/../fail-health" ]' -o health_retries=2 -o health_interval=1 \
     -o 'restart=echo "restart $FLEET_RELEASE" >> "$FLEET_ROOT/../restart.log"'
 V4=$(hj t01 .release)
@@ -155,9 +160,10 @@ for n in $(names 1 40); do
 	esac
 	[ "$(link "$n")" = "$want" ] || bad="$bad $n:$(link "$n")"
 done
-[ -z "$bad" ] && [ "$(link t12)" = "releases/$V3" ] && pass health_current_old_or_new || fail health_current_old_or_new "$bad"
-# Rolled back means restarted on the old release again.
-[ "$(tail -n 1 "$FLEET/t12/root/restart.log")" = "restart $V3" ] && pass health_old_release_restarted ||
+[ -z "$bad" ] && pass health_current_old_or_new || fail health_current_old_or_new "$bad"
+# Rolled back means restarted on the old release again, and the restart is told which one.
+old12=$(printf '%s\n' $before | sed -n 's|^t12=releases/||p')
+[ "$(tr '\n' '|' <"$FLEET/t12/root/restart.log")" = "restart $V4|restart $old12|" ] && pass health_old_release_restarted ||
     fail health_old_release_restarted "$(tail -n 2 "$FLEET/t12/root/restart.log" | tr '\n' '|')"
 [ "$(hj t05 .step)" = health ] && pass health_step_named || fail health_step_named "step $(hj t05 .step)"
 for n in t05 t12 t33; do rm -f "$FLEET/$n/root/fail-health"; done
@@ -166,7 +172,7 @@ for n in t05 t12 t33; do rm -f "$FLEET/$n/root/fail-health"; done
 # A wave that is all unreachable: t21 alone in wave 1 of t21..t24, its sshd stopped.
 fleet_stop_one "$FLEET" t21
 mkrel v5
-t_check unreachable_wave_exit_1 expect_exit 1 fl push "$T/rel" --version 5.0 -l 't[21:24]' --waves 1,100% \
+t_check unreachable_wave_exit_1 expect_exit 1 fl push "$T/rel" --version 5.0 -l "$(csv 21 24)" --waves 1,100% \
     --max-unreachable 0 -o connect_timeout=3
 t_check unreachable_halt_names_max_unreachable expect_output \
     'HALTED: 1 unreachable > --max-unreachable limit 0 after wave 1' true_output_of_last
@@ -189,7 +195,7 @@ for n in $down; do fleet_stop_one "$FLEET" "$n"; done
 bg=$!
 mkrel v6
 start=$(date +%s)
-t_check retry_for_all_ok expect_exit 0 fl push "$T/rel" --version 6.0 -p 20 -l 't[21:40]' --retry-for 60s \
+t_check retry_for_all_ok expect_exit 0 fl push "$T/rel" --version 6.0 -p 20 -l "$(csv 21 40)" --retry-for 60s \
     -o connect_timeout=3 --json
 wait_pid "$bg" 20 || fail retry_for_restart_helper "the background start did not finish"
 V6=$(hj t21 .release)
@@ -212,7 +218,7 @@ rm -f "$T/alarm.json"
 mkrel v7
 start=$(date +%s)
 FL_INV=$T/alarm.ini
-t_check retry_for_deadline_exit_3 expect_exit 3 fl push "$T/rel" --version 7.0 -l 't[21:26]' \
+t_check retry_for_deadline_exit_3 expect_exit 3 fl push "$T/rel" --version 7.0 -l "$(csv 21 26)" \
     --retry-for 8s -o connect_timeout=2 --json
 FL_INV=""
 secs=$(($(date +%s) - start))
@@ -232,7 +238,7 @@ BUSYCMD='c=$(cat ../busy.n 2>/dev/null || echo 0); c=$((c+1)); echo $c > ../busy
 RESTARTCMD='echo "restart $FLEET_RELEASE" >> "$FLEET_ROOT/../events.log"'
 touch "$FLEET/t26/root/busy-marker"
 mkrel v8
-t_check busy_exit_0 expect_exit 0 fl push "$T/rel" --version 8.0 -l 't[25:28]' --retry-for 60s \
+t_check busy_exit_0 expect_exit 0 fl push "$T/rel" --version 8.0 -l "$(csv 25 28)" --retry-for 60s \
     -o "busy=$BUSYCMD" -o "restart=$RESTARTCMD" --json
 V8=$(hj t25 .release)
 run8=$(sj .run)
@@ -261,13 +267,13 @@ win="$(date -d '+2 hour' +%H:%M)-$(date -d '+3 hour' +%H:%M)"
 inv_add "$INV" "$T/window.ini" host:t27 window "$win"
 mkrel v9
 FL_INV=$T/window.ini
-t_check window_exit_3 expect_exit 3 fl push "$T/rel" --version 9.0 -l 't[27:28]' --json
+t_check window_exit_3 expect_exit 3 fl push "$T/rel" --version 9.0 -l "$(csv 27 28)" --json
 V9=$(hj t28 .release)
 [ "$(link t27)" = "releases/$V8" ] && [ "$(link t28)" = "releases/$V9" ] && pass window_not_touched ||
     fail window_not_touched "t27 $(link t27), t28 $(link t28)"
 [ "$(hj t27 .state)" = delayed ] && [ "$(hj t27 .step)" = window ] && hj t27 .error | grep -q "window $win" &&
     pass window_delayed_named || fail window_delayed_named "$(hj t27 '"\(.state) \(.step) \(.error)"')"
-t_check window_ignore_exit_0 expect_exit 0 fl push "$T/rel" --version 9.0 -l 't[27:28]' \
+t_check window_ignore_exit_0 expect_exit 0 fl push "$T/rel" --version 9.0 -l "$(csv 27 28)" \
     --ignore-window --json
 FL_INV=""
 [ "$(link t27)" = "releases/$V9" ] && pass window_ignored_touches || fail window_ignored_touches "t27 $(link t27)"
@@ -286,7 +292,7 @@ sleep 1
 fl runs --json >"$T/runs.json" 2>/dev/null
 atrun=$(jq -r "select(.at == $at_epoch) | .id" "$T/runs.json" | head -n 1)
 [ -n "$atrun" ] && pass at_runs_shows_planned_time || fail at_runs_shows_planned_time "$(head -n 2 "$T/runs.json")"
-if [ -n "$atrun" ] && fl show "$atrun" 2>/dev/null | grep -q "$(date -d "@$at_epoch" -u '+%Y-%m-%d %H:%M:%S')"; then
+if [ -n "$atrun" ] && fl show "$atrun" 2>/dev/null | grep -qE "^at +($at_epoch|$(date -d "@$at_epoch" '+%Y-%m-%d %H:%M:%S'))"; then
 	pass at_show_shows_planned_time
 else
 	fail at_show_shows_planned_time "$(fl show "$atrun" 2>&1 | head -n 8 | tr '\n' '|')"
@@ -336,8 +342,8 @@ for n in $(names 21 40); do
 	[ "$(jq -r "select(.host == \"$n\") | .state" "$T/b.json")" = ok ] || bad="$bad $n"
 done
 [ -z "$bad" ] && pass locks_rest_ok || fail locks_rest_ok "$bad"
-jq -e 'select(.host != null and .state == "locked") | .error | test("locked by run")' "$T/a.json" "$T/b.json" >/dev/null &&
-    pass locks_locked_names_holder || fail locks_locked_names_holder "$(grep -h locked "$T/a.json" "$T/b.json" | head -n 1)"
+nl=$(cat "$T/a.json" "$T/b.json" | jq -r 'select(.host != null and .state == "locked") | .error' | grep -c '^locked by run [0-9A-Za-z-]* (push, [^@]*@[^@]*)$')
+[ "$nl" -ge 18 ] && pass locks_locked_names_holder || fail locks_locked_names_holder "$(grep -h locked "$T/a.json" "$T/b.json" | head -n 1)"
 t_check locks_all_released expect_output '40 ok; 0 locked' fl lock status
 
 # A stale lock left by hand (a controller that died weeks ago): push reports it locked, lock break
