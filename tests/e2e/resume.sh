@@ -128,7 +128,7 @@ mkrel v3
 t_check pause_exit expect_output "paused after wave 1: run \`fleetctl resume [^\`]*\` to go on" \
     fl push "$T/rel" --version 3.0 --waves 1,100% --pause-after-wave
 prun=$(printf '%s\n' "$T_OUT" | sed -n 's/.*fleetctl resume \([^`]*\)`.*/\1/p' | head -n 1)
-[ "$T_RC" = 0 ] && pass pause_exit_0 || fail pause_exit_0 "exit $T_RC"
+[ "$T_RC" = 3 ] && pass pause_exit_3 || fail pause_exit_3 "exit $T_RC"
 [ "$(run_field "$prun" .status)" = paused ] && pass pause_runs_says_paused || fail pause_runs_says_paused "status '$(run_field "$prun" .status)'"
 V3=$(fl show "$prun" --json 2>/dev/null | jq -r '.plan.release.id')
 [ "$(link t01)" = "releases/$V3" ] && [ "$(link t02)" = "releases/$V2" ] && [ "$(link t20)" = "releases/$V2" ] &&

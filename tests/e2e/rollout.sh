@@ -58,6 +58,30 @@ inv_add() {
 	awk -v s="[$3]" -v kv="$4 = $5" '{ print } $0 == s { print kv }' "$1" >"$2"
 }
 
+# term_start TNN: start a stopped terminal again.  While it was down another process (another test's
+# fleet, an outgoing connection's ephemeral port) may have taken its port: then it moves to a free
+# one, and the inventory and known_hosts follow.  Only while no fleetctl runs.
+term_start() {
+	fleet_start_one "$FLEET" "$1" 2>/dev/null && return 0
+	grep -q 'Cannot bind' "$FLEET/$1/sshd.log" || return 1
+	fleet_write_sshd_config "$FLEET" "$1" "$(fleet_free_ports 1)"
+	awk -v h="[host:$1]" -v p="port = $(cat "$FLEET/$1/port")" \
+	    '/^\[/ { inh = ($0 == h) } inh && /^port = / { print p; next } { print }' "$INV" >"$INV.tmp" &&
+	    mv "$INV.tmp" "$INV"
+	while read -r n; do fleet_known_hosts_line "$FLEET" "$n"; done <"$FLEET/names" >"$FLEET/client/kh.tmp" &&
+	    mv "$FLEET/client/kh.tmp" "$FLEET/client/known_hosts"
+	fleet_start_one "$FLEET" "$1"
+}
+
+# term_freeze / term_thaw TNN: the terminal stops answering (its sshd listener stopped with SIGSTOP:
+# connections hang until connect_timeout) and comes back; its port stays its own meanwhile.
+term_freeze() {
+	kill -STOP "$(fleet_pid "$FLEET" "$1")"
+}
+term_thaw() {
+	kill -CONT "$(fleet_pid "$FLEET" "$1")"
+}
+
 # wait_pid PID SECONDS: wait for a background job, bounded; kill it when it overstays.
 wait_pid() {
 	local i=0
@@ -182,15 +206,16 @@ else
 	pass unreachable_not_max_fail
 fi
 [ "$(link t22)" = "releases/$V4" ] && pass unreachable_wave2_untouched || fail unreachable_wave2_untouched "t22 $(link t22)"
-fleet_start_one "$FLEET" t21
+term_start t21 || fail unreachable_restart "t21 did not come back"
 
 # ---------------------------------------------------------------------------------------------
-# --retry-for: 5 of 20 terminals down when the run starts, back about 5 s later.
+# --retry-for: 5 of 20 terminals not answering when the run starts, back about 5 s later.  (Frozen,
+# not stopped: a stopped sshd's port can be taken by another process before it starts again.)
 down="t22 t25 t30 t35 t40"
-for n in $down; do fleet_stop_one "$FLEET" "$n"; done
+for n in $down; do term_freeze "$n"; done
 (
 	sleep 5
-	for n in $down; do fleet_start_one "$FLEET" "$n"; done
+	for n in $down; do term_thaw "$n"; done
 ) >/dev/null 2>&1 &
 bg=$!
 mkrel v6
@@ -211,9 +236,9 @@ cat >"$T/hook.sh" <<EOF
 cat >"$T/alarm.json"
 EOF
 chmod 755 "$T/hook.sh"
-inv_add "$INV" "$T/alarm.ini" fleet on_failure "$T/hook.sh"
 fleet_stop_one "$FLEET" t23
 fleet_stop_one "$FLEET" t24
+inv_add "$INV" "$T/alarm.ini" fleet on_failure "$T/hook.sh"
 rm -f "$T/alarm.json"
 mkrel v7
 start=$(date +%s)
@@ -228,8 +253,8 @@ V7=$(hj t21 .release)
 got=$(jq -r '[.terminals[] | "\(.host)=\(.state)=\(.running)=\(.wanted)"] | join(" ")' "$T/alarm.json" 2>/dev/null)
 [ "$got" = "t23=delayed=$V6=$V7 t24=delayed=$V6=$V7" ] && pass retry_for_delayed_in_alarm ||
     fail retry_for_delayed_in_alarm "alarm: '$got'"
-fleet_start_one "$FLEET" t23
-fleet_start_one "$FLEET" t24
+term_start t23 || fail retry_for_restart "t23 did not come back"
+term_start t24 || fail retry_for_restart "t24 did not come back"
 
 # ---------------------------------------------------------------------------------------------
 # A busy terminal: its busy command exits 75 for its first two checks.  Deferred, never restarted
@@ -279,6 +304,22 @@ FL_INV=""
 [ "$(link t27)" = "releases/$V9" ] && pass window_ignored_touches || fail window_ignored_touches "t27 $(link t27)"
 git -C "$HIST" log -1 --format=%B | grep -q '^Ignore-window: yes' && pass window_ignore_recorded ||
     fail window_ignore_recorded "$(git -C "$HIST" log -1 --format=%B | head -n 3 | tr '\n' '|')"
+
+# ---------------------------------------------------------------------------------------------
+# --rollback-on-halt: wave 1 = t31, t32; t32's install fails: halt, and t31, already updated by this
+# run, goes back to what it ran; the history agrees with the terminals.
+touch "$FLEET/t32/root/fail-install"
+was31=$(link t31)
+was33=$(link t33)
+mkrel v9b
+t_check rollback_on_halt_exit_1 expect_exit 1 fl push "$T/rel" --version 9.5 -l "$(csv 31 34)" --waves 2,100% \
+    --rollback-on-halt -o "install=$FAILCMD" --json
+got="$(hj t31 .state) $(hj t32 .state) $(hj t33 .state) $(hj t34 .state)"
+[ "$got" = "rolled-back failed skipped skipped" ] && pass rollback_on_halt_states || fail rollback_on_halt_states "$got"
+[ "$(link t31)" = "$was31" ] && [ "$(link t33)" = "$was33" ] && pass rollback_on_halt_current_back ||
+    fail rollback_on_halt_current_back "t31 $(link t31) (was $was31)"
+t_check rollback_on_halt_status_in_sync expect_output '^t31 .* in sync' fl status -l t31
+rm -f "$FLEET/t32/root/fail-install"
 
 # ---------------------------------------------------------------------------------------------
 # --at: planned 3 s ahead; shown as planned while it waits; nothing happens before.
