@@ -115,8 +115,8 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (!json && ids[0] != NULL)
-		printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED", "STATUS", "OPERATOR", "WHAT",
-		    "AT", "TERMINALS");
+		printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED (UTC)", "STATUS", "OPERATOR", "WHAT",
+		    "AT (UTC)", "TERMINALS");
 	for (size_t i = 0; ids[i] != NULL && (max == 0 || shown < (size_t)max); i++, shown++) {
 		struct journal_run *r = NULL;
 		char *created, *at, *what, *counts;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/journal.h"
@@ -102,7 +103,17 @@ show_plan(struct buf *b, const struct journal_run *r)
 				skip = true;
 		if (skip)
 			continue;
-		val = show_value(v);
+		if (strcmp(key, "at") == 0 && json_is_integer(v)) {
+			/* the planned start, as a time people read */
+			time_t at = (time_t)json_integer_value(v);
+			struct tm tm;
+			char when[48];
+
+			gmtime_r(&at, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+			val = xstrdup(when);
+		} else
+			val = show_value(v);
 		buf_addf(b, "%-11s %s\n", key, val);
 		free(val);
 	}
