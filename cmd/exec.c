@@ -51,15 +51,12 @@ exec_run_one(struct executor_worker *w, struct host_result *r, void *arg)
 			r->error = cause;
 			cause = NULL;
 		}
-	} else if (r->exit_signal[0] != '\0') {
-		/* The watchdog's TERM (then KILL) at the deadline means the command timed out. */
-		if ((strcmp(r->exit_signal, "TERM") == 0 || strcmp(r->exit_signal, "KILL") == 0) &&
-		    now_ms() - start >= timeout * 1000 - 500) {
-			r->state = HS_TIMEOUT;
-			r->error = xasprintf("timed out after %ld s; the terminal killed the command", timeout);
-		} else
-			r->state = HS_FAILED;
-	} else
+	} else if (rcmd_timed_out(r->exit_code, r->exit_signal, now_ms() - start, timeout)) {
+		r->state = HS_TIMEOUT;
+		r->error = xasprintf("timed out after %ld s; the terminal killed the command", timeout);
+	} else if (r->exit_signal[0] != '\0')
+		r->state = HS_FAILED;
+	else
 		r->state = r->exit_code == 0 ? HS_OK : HS_FAILED;
 	transport_close(tp);
 	free(cause);

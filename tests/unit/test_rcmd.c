@@ -8,6 +8,9 @@
 #include "../../lib/util.h"
 #include "check.h"
 
+/* PATH for the run: NULL = as is (timeout(1) is there); else a directory without timeout(1). */
+static const char *rcmd_path;
+
 /* Run the wrapped command as sshd would: a new session, the login shell given the whole string. */
 static int
 rcmd_run(const char *cmd, long seconds, int64_t *ms)
@@ -19,6 +22,8 @@ rcmd_run(const char *cmd, long seconds, int64_t *ms)
 
 	if (pid == 0) {
 		setsid();
+		if (rcmd_path != NULL)
+			setenv("PATH", rcmd_path, 1);
 		execl("/bin/sh", "sh", "-c", w, (char *)NULL);
 		_exit(127);
 	}
@@ -52,10 +57,23 @@ test_deadline_kills_command_and_children(void)
 	int64_t ms;
 	int st = rcmd_run("sleep 41.5 & sleep 42.5; exit 0", 1, &ms);
 
-	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+	/* timeout(1) exits 124; the shell watchdog leaves the wrapper dead of TERM */
+	CHECK(rcmd_timed_out(WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM ?
+	    "TERM" : "", ms, 1));
 	CHECK(ms < 5000);
 	usleep(300 * 1000);
-	CHECK(system("pgrep -f 'sleep 4[12].5' >/dev/null") != 0);
+	CHECK(system("pgrep -f '^sleep 4[12].5' >/dev/null") != 0);
+}
+
+static void
+test_command_ignoring_term_is_killed(void)
+{
+	int64_t ms;
+
+	rcmd_run("trap '' TERM; sleep 44.5; exit 0", 1, &ms);
+	/* the wrapper dies of TERM at once; the watchdog sends KILL two seconds later */
+	usleep(3500 * 1000);
+	CHECK(system("pgrep -f '^sleep 4[4].5' >/dev/null") != 0);
 }
 
 static void
@@ -79,13 +97,49 @@ test_no_watchdog_left_after_quick_command(void)
 	CHECK(system("pgrep -f 'fleetctl [5]93' >/dev/null") != 0);
 }
 
-int
-main(void)
+/* A directory holding the tools a small terminal has, but no timeout(1): the shell watchdog's path. */
+static char *
+rcmd_no_timeout_dir(void)
+{
+	char tmpl[] = "/tmp/fleetctl-rcmd.XXXXXX", *dir = mkdtemp(tmpl), *cmd;
+	int rc;
+
+	if (dir == NULL)
+		return NULL;
+	cmd = xasprintf("for t in sh sleep kill setsid pgrep; do ln -s \"$(command -v $t)\" %s/$t || exit 1; done", dir);
+	rc = system(cmd);
+	free(cmd);
+	return rc == 0 ? xstrdup(dir) : NULL;
+}
+
+static void
+rcmd_all(void)
 {
 	RUN(test_exit_status_is_kept);
 	RUN(test_quotes_in_command_survive);
 	RUN(test_deadline_kills_command_and_children);
+	RUN(test_command_ignoring_term_is_killed);
 	RUN(test_signal_death_is_reported_as_signal);
 	RUN(test_no_watchdog_left_after_quick_command);
+}
+
+int
+main(void)
+{
+	char *dir, *rm;
+
+	rcmd_all();              /* with timeout(1) */
+	dir = rcmd_no_timeout_dir();
+	CHECK(dir != NULL);
+	if (dir == NULL)
+		return 1;
+	rcmd_path = dir;         /* and with the shell watchdog */
+	rcmd_all();
+	rm = xasprintf("rm -rf %s", dir);
+	if (system(rm) != 0)
+		return 1;
+	free(rm);
+	free(dir);
 	return CHECK_DONE();
 }
+
