@@ -217,63 +217,83 @@ tp_wait(struct transport *tp, int64_t deadline, int extra_fd, short extra_events
 }
 
 /*
+ * What known_hosts (the user's and the global file) records for one host: read once per connection
+ * by lib/knownhosts, which also knows each entry's line; libssh2 is then fed only these entries.
+ */
+struct tp_known {
+	const char *file[2];
+	struct kh_match *m[2];
+	size_t n[2];
+};
+
+static void
+tp_known_load(struct tp_known *k, const struct tp_target *t)
+{
+	memset(k, 0, sizeof(*k));
+	k->file[0] = t->known_hosts;
+	k->file[1] = t->global_known_hosts;
+	for (int f = 0; f < 2; f++)
+		if (k->file[f] != NULL && knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]) < 0)
+			k->n[f] = 0;
+}
+
+static void
+tp_known_free(struct tp_known *k)
+{
+	for (int f = 0; f < 2; f++)
+		kh_matches_free(k->m[f], k->n[f]);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
  * Ask only for host key types that known_hosts holds for this host (libssh2 prefers ECDSA, while
  * known_hosts often has only ed25519), ed25519 first.  With none on record, the default order.
  */
 static void
-tp_hostkey_pref(LIBSSH2_SESSION *s, const struct tp_target *t)
+tp_hostkey_pref(LIBSSH2_SESSION *s, const struct tp_known *k)
 {
 	static const char *const order[] = {
 		"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa", NULL
 	};
-	const char *files[2] = { t->known_hosts, t->global_known_hosts };
 	bool have[5] = { false };
 	struct buf pref;
 
-	for (int f = 0; f < 2; f++) {
-		struct kh_match *m = NULL;
-		size_t n = 0;
-
-		if (files[f] == NULL || knownhosts_lookup(files[f], t->address, t->port, &m, &n) <= 0)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			for (int k = 0; order[k] != NULL; k++)
-				if (strcmp(order[k], m[i].keytype) == 0)
-					have[k] = true;
-		kh_matches_free(m, n);
-	}
+	for (int f = 0; f < 2; f++)
+		for (size_t i = 0; i < k->n[f]; i++)
+			for (int o = 0; order[o] != NULL; o++)
+				if (strcmp(order[o], k->m[f][i].keytype) == 0)
+					have[o] = true;
 	buf_init(&pref, 0);
-	for (int k = 0; order[k] != NULL; k++) {
-		if (!have[k])
+	for (int o = 0; order[o] != NULL; o++) {
+		if (!have[o])
 			continue;
 		if (pref.len > 0)
 			buf_adds(&pref, ",");
-		buf_adds(&pref, order[k]);
+		buf_adds(&pref, order[o]);
 	}
 	libssh2_session_method_pref(s, LIBSSH2_METHOD_HOSTKEY,
 	    pref.len > 0 ? pref.data : "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-rsa");
 	buf_free(&pref);
 }
 
-/* libssh2_knownhost_readfile gives up on lines it does not know (markers, sk keys): feed it line by line. */
+/* Give libssh2 this host's recorded entries, under the plain name it will look up. */
 static void
-tp_knownhost_load(LIBSSH2_KNOWNHOSTS *kh, const char *file)
+tp_knownhost_load(LIBSSH2_KNOWNHOSTS *kh, const struct tp_target *t, const struct tp_known *k)
 {
-	FILE *f;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
+	for (int f = 0; f < 2; f++)
+		for (size_t i = 0; i < k->n[f]; i++) {
+			char *line = t->port == 22 ? xasprintf("%s %s %s\n", t->address, k->m[f][i].keytype,
+			    k->m[f][i].key_b64) : xasprintf("[%s]:%d %s %s\n", t->address, t->port,
+			    k->m[f][i].keytype, k->m[f][i].key_b64);
 
-	if (file == NULL || (f = fopen(file, "re")) == NULL)
-		return;
-	while ((len = getline(&line, &cap, f)) > 0)
-		libssh2_knownhost_readline(kh, line, (size_t)len, LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-	free(line);
-	fclose(f);
+			libssh2_knownhost_readline(kh, line, strlen(line), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+			free(line);
+		}
 }
 
 static int
-tp_check_hostkey(struct transport *tp, const struct tp_target *t, char **note, char **cause)
+tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct tp_known *known, char **note,
+    char **cause)
 {
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	struct libssh2_knownhost *found = NULL;
@@ -307,8 +327,7 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, char **note, c
 	kh = libssh2_knownhost_init(tp->session);
 	if (kh == NULL)
 		return set_cause(cause, TP_ERROR, "cannot initialise known hosts");
-	tp_knownhost_load(kh, t->known_hosts);
-	tp_knownhost_load(kh, t->global_known_hosts);
+	tp_knownhost_load(kh, t, known);
 	check = libssh2_knownhost_checkp(kh, t->address, t->port, key, keylen,
 	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | keybit, &found);
 	switch (check) {
@@ -317,20 +336,12 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, char **note, c
 		break;
 	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH: {
 		/* Always refused, whatever strictness: say where the old key is so the operator can decide. */
-		const char *files[2] = { t->known_hosts, t->global_known_hosts };
 		char *where = NULL;
 
-		for (int f = 0; f < 2 && where == NULL; f++) {
-			struct kh_match *m = NULL;
-			size_t n = 0;
-
-			if (files[f] == NULL || knownhosts_lookup(files[f], t->address, t->port, &m, &n) <= 0)
-				continue;
-			for (size_t i = 0; i < n && where == NULL; i++)
-				if (strcmp(m[i].keytype, keyname) == 0)
-					where = xasprintf("%s:%zu", files[f], m[i].line);
-			kh_matches_free(m, n);
-		}
+		for (int f = 0; f < 2 && where == NULL; f++)
+			for (size_t i = 0; i < known->n[f] && where == NULL; i++)
+				if (strcmp(known->m[f][i].keytype, keyname) == 0)
+					where = xasprintf("%s:%zu", known->file[f], known->m[f][i].line);
 		rc = set_cause(cause, TP_HOSTKEY, "host key for %s port %d has CHANGED (%s %s); the old key is at %s; "
 		    "if the change is expected, remove that line", t->address, t->port, keyname, tp->fingerprint,
 		    where != NULL ? where : "(unknown line)");
@@ -753,11 +764,13 @@ static int
 tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transport **out, char **note, char **cause)
 {
 	struct transport *tp = xcalloc(1, sizeof(*tp));
+	struct tp_known known;
 	long timeout = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000;
 	int rc, attempt;
 
 	tp->fd = -1;
 	tp->opts = o;
+	tp_known_load(&known, t);
 	for (attempt = 0; attempt < 2; attempt++) {
 		bool retryable = false;
 
@@ -774,7 +787,7 @@ tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transp
 		}
 		libssh2_session_set_blocking(tp->session, 1);
 		libssh2_session_set_timeout(tp->session, timeout);
-		tp_hostkey_pref(tp->session, t);
+		tp_hostkey_pref(tp->session, &known);
 		rc = libssh2_session_handshake(tp->session, tp->fd);
 		if (rc != 0) {
 			char *err = tp_session_error(tp->session);
@@ -816,7 +829,7 @@ retry:
 			nanosleep(&ts, NULL);
 		}
 	}
-	if ((rc = tp_check_hostkey(tp, t, note, cause)) != TP_OK)
+	if ((rc = tp_check_hostkey(tp, t, &known, note, cause)) != TP_OK)
 		goto out;
 	if ((rc = tp_authenticate(tp, t, cause)) != TP_OK)
 		goto out;
@@ -827,6 +840,7 @@ retry:
 	tp = NULL;
 	rc = TP_OK;
 out:
+	tp_known_free(&known);
 	if (tp != NULL)
 		transport_close(tp);
 	return rc;
