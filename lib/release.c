@@ -49,8 +49,12 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    "command -v $t >/dev/null 2>&1 || m=\"$m $t\"; done; echo \"missing=$m\"; ",
 	    compression != NULL && strcmp(compression, "zstd") == 0 ? "zstd" :
 	    compression != NULL && strcmp(compression, "none") == 0 ? "" : "gzip");
+	/* Already on this release, installed: nothing will change, so no lock and no busy check (a re-push
+	 * costs one command per terminal). */
+	buf_adds(&b, "u=; [ \"$(readlink \"$R/current\" 2>/dev/null)\" = \"releases/$ID\" ] && [ -d \"$R/releases/$ID\" ] "
+	    "&& [ -f \"$R/.fleet/installed/$ID\" ] && u=1; ");
 	if (lock_snippet != NULL) {
-		buf_adds(&b, "if [ -z \"$m\" ]; then ");
+		buf_adds(&b, "if [ -z \"$m\" ] && [ -z \"$u\" ]; then ");
 		buf_adds(&b, lock_snippet);
 		buf_adds(&b, "fi; ");
 	}
@@ -62,9 +66,9 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
 	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; ");
 	if (busy != NULL && *busy != '\0') {
-		buf_adds(&b, "mkdir -p \"$R\" && ");
+		buf_adds(&b, "if [ -z \"$u\" ]; then mkdir -p \"$R\" && ");
 		rel_hook(&b, "\"$R\"", busy, timeout);
-		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && echo busy=1; ");
+		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && echo busy=1; fi; ");
 	}
 	buf_adds(&b, "echo probe=done");
 	free(dir);

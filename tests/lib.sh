@@ -26,8 +26,9 @@ FLEET_SH_LIB=1
 FLEETCTL=${FLEETCTL_BIN:-$T_TOP/build/test/fleetctl}
 # LeakSanitizer works in this sandbox and in CI (checked): leaks fail the test.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$T_TOP/tests/lsan.supp:print_suppressions=0}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export ASAN_OPTIONS UBSAN_OPTIONS
+export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 # No agent, no user ssh config from the environment of whoever runs the tests.
 unset SSH_AUTH_SOCK FLEETCTL_INVENTORY
 

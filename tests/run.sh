@@ -35,8 +35,9 @@ done
 
 FLEETCTL_BIN=${FLEETCTL_BIN:-$BUILD/test/fleetctl}
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-export FLEETCTL_BIN ASAN_OPTIONS UBSAN_OPTIONS
+export FLEETCTL_BIN ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 passed=0
 failed=0
