@@ -80,6 +80,7 @@ int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const
 
 /* push, rollback, resume and retry, once each terminal's target is known (cmd/deploy_run.c). */
 struct deploy_target;
+struct journal_host;
 struct cmd_deploy {
 	const char *kind;               /* "push" or "rollback" */
 	const char *run_id;
@@ -104,6 +105,7 @@ struct cmd_deploy {
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
 	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
+	const struct journal_host *prior;  /* resume: each host's journalled state (for those not to do again) */
 	int nwaves;
 };
 struct bundle;

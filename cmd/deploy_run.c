@@ -411,12 +411,24 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	status = rollout_run(&ro);
 	if (ro.eo.progress != NULL)
 		report_progress_clear(STDERR_FILENO);
+	if (dr->prior != NULL && dr->todo != NULL) {
+		/* Resumed: the terminals that had ended failed or rolled back stay so, as the journal says. */
+		for (size_t i = 0; i < dr->n; i++) {
+			if (dr->todo[i])
+				continue;
+			ro.results[i].state = strcmp(dr->prior[i].state, "rolled-back") == 0 ? HS_ROLLED_BACK : HS_FAILED;
+			ro.results[i].step = dr->prior[i].step;
+			free(ro.results[i].error);
+			ro.results[i].error = xstrdup(dr->prior[i].error);
+		}
+		status = executor_exit_status(ro.results, dr->n, *ctx->interrupted != 0);
+		if (ro.halted && (status == EXIT_OK || status == EXIT_UNREACHABLE))
+			status = EXIT_FAILED;
+	}
 
 	summary = report_summary(ro.results, dr->n);
 	for (size_t i = 0; i < dr->n; i++) {
 		sent += ro.outcomes[i].bytes_sent;
-		if (dr->todo != NULL && !dr->todo[i])
-			continue;
 		if (dr->json) {
 			json_t *j = deploy_run_json(&ro.results[i], &dr->targets[i], &ro.outcomes[i]);
 
@@ -468,8 +480,6 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		hr[i].error = ro.results[i].error;
 		hr[i].exit_code = ro.results[i].exit_code;
 		hr[i].duration_ms = ro.results[i].duration_ms;
-		if (dr->todo != NULL && !dr->todo[i])
-			hr[i].state = "resumed-earlier";
 		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
 			goto record_failed;
 		if ((dr->todo == NULL || dr->todo[i]) &&
@@ -508,7 +518,7 @@ alarm:
 		enum host_state s = ro.results[i].state;
 		json_t *t;
 
-		if (s == HS_OK || s == HS_SKIPPED || (dr->todo != NULL && !dr->todo[i]))
+		if (s == HS_OK || s == HS_SKIPPED)
 			continue;
 		t = json_object();
 		json_object_set_new(t, "host", json_string(dr->hosts[i]->name));

@@ -131,6 +131,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.targets = targets;
 	dr.todo = todo;
 	dr.wave_of = wave_of;
+	dr.prior = jr->hosts;
 	dr.nwaves = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1;
 	dr.parallel = (int)json_integer_value(json_object_get(opt, "parallel"));
 	if (dr.parallel <= 0)
