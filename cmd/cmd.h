@@ -68,7 +68,8 @@ int cmd_select(struct cmd_ctx *ctx, const char *pattern, struct inv_host ***host
 /* Print "fleetctl: " + message to stderr as one write. */
 void cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A new run id: UTC time + random suffix, e.g. 20261126T104512Z-1a2b3c (caller frees). */
+/* A new run id: UTC time to the millisecond + random suffix, e.g. 20261126T104512.345Z-1a2b3c; ids sort
+ * in start order (caller frees). */
 char *cmd_run_id(void);
 /*
  * Record one operation in the history (one commit): kind ("exec", "restart"...), the command, the -l

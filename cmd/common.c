@@ -126,14 +126,16 @@ char *
 cmd_run_id(void)
 {
 	char stamp[32];
-	time_t t = time(NULL);
+	struct timespec ts;
 	struct tm tm;
 	unsigned rnd;
 
-	gmtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
-	return xasprintf("%s-%06x", stamp, rnd & 0xffffff);
+	/* Milliseconds in the id: run ids sort in the order runs started, even within one second. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+	rnd = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec;
+	return xasprintf("%s.%03ldZ-%06x", stamp, ts.tv_nsec / 1000000, rnd & 0xffffff);
 }
 
 int

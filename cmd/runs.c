@@ -115,7 +115,7 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (!json && ids[0] != NULL)
-		printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED (UTC)", "STATUS", "OPERATOR", "WHAT",
+		printf("%-28s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED (UTC)", "STATUS", "OPERATOR", "WHAT",
 		    "AT (UTC)", "TERMINALS");
 	for (size_t i = 0; ids[i] != NULL && (max == 0 || shown < (size_t)max); i++, shown++) {
 		struct journal_run *r = NULL;
@@ -157,7 +157,7 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 			report_json_line(j, STDOUT_FILENO);
 			json_decref(j);
 		} else {
-			printf("%-24s %-19s %-11s %-10s %-26s %-19s %s\n", r->id, created, r->status,
+			printf("%-28s %-19s %-11s %-10s %-26s %-19s %s\n", r->id, created, r->status,
 			    runs_str(r->plan, "operator", "-"), what, at, counts);
 		}
 		free(created);

@@ -56,7 +56,7 @@ struct hist_result {            /* one terminal's result in an operation; all bo
 
 struct hist_op {                /* all borrowed */
 	const char *kind;           /* push rollback exec install restart shutdown reboot lock-break ... */
-	const char *run_id;         /* e.g. 20261126T104512Z-1a2b */
+	const char *run_id;         /* e.g. 20261126T104512.345Z-1a2b3c */
 	const char *summary;        /* one line: "push app 1.4.2 to lobby: 38 ok, 1 failed, 1 unreachable" */
 	const char *component;      /* or NULL (required when a result has new_state or a release is stored) */
 	const char *command;        /* the command line or remote command, for the body; or NULL */
