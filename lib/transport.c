@@ -375,7 +375,8 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 		break;
 	}
 	default:
-		rc = set_cause(cause, TP_HOSTKEY, "cannot check host key: %s", tp_session_error(tp->session));
+		keyb64 = tp_session_error(tp->session);   /* freed at the end like the key text */
+		rc = set_cause(cause, TP_HOSTKEY, "cannot check host key: %s", keyb64);
 		break;
 	}
 	free(keyb64);
@@ -556,10 +557,14 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 
 	list = libssh2_userauth_list(tp->session, t->user, (unsigned)strlen(t->user));
 	if (list == NULL) {
+		char *err;
+
 		if (libssh2_userauth_authenticated(tp->session))
 			return TP_OK;
-		return set_cause(cause, TP_UNREACHABLE, "connection lost during authentication: %s",
-		    tp_session_error(tp->session));
+		err = tp_session_error(tp->session);
+		set_cause(cause, TP_UNREACHABLE, "connection lost during authentication: %s", err);
+		free(err);
+		return TP_UNREACHABLE;
 	}
 	if (strstr(list, "publickey") == NULL)
 		return set_cause(cause, TP_AUTH, "server for user '%s' offers no publickey authentication (offers: %s)",

@@ -383,7 +383,7 @@ for n in $(names 21 40); do
 	[ "$(jq -r "select(.host == \"$n\") | .state" "$T/b.json")" = ok ] || bad="$bad $n"
 done
 [ -z "$bad" ] && pass locks_rest_ok || fail locks_rest_ok "$bad"
-nl=$(cat "$T/a.json" "$T/b.json" | jq -r 'select(.host != null and .state == "locked") | .error' | grep -c '^locked by run [0-9A-Za-z-]* (push, [^@]*@[^@]*)$')
+nl=$(cat "$T/a.json" "$T/b.json" | jq -r 'select(.host != null and .state == "locked") | .error' | grep -c '^locked by run [0-9A-Za-z.-]* (push, [^@]*@[^@]*)$')
 [ "$nl" -ge 18 ] && pass locks_locked_names_holder || fail locks_locked_names_holder "$(grep -h locked "$T/a.json" "$T/b.json" | head -n 1)"
 t_check locks_all_released expect_output '40 ok; 0 locked' fl lock status
 
