@@ -76,6 +76,9 @@ char *cmd_run_id(void);
  * selection, each host's result.  Hosts' state files are left as they are.  A failure to record is
  * printed as a warning; returns 0 or -1.
  */
+/* One terminal's result as the history records it (strings borrowed from r). */
+struct hist_result;
+void cmd_hist_result(const struct host_result *r, struct hist_result *hr);
 int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary);
 

@@ -138,6 +138,17 @@ cmd_run_id(void)
 	return xasprintf("%s.%03ldZ-%06x", stamp, ts.tv_nsec / 1000000, rnd & 0xffffff);
 }
 
+void
+cmd_hist_result(const struct host_result *r, struct hist_result *hr)
+{
+	hr->host = r->host->name;
+	hr->state = host_state_name(r->state);
+	hr->step = r->state == HS_OK ? NULL : r->step;
+	hr->error = r->error;
+	hr->exit_code = r->exit_code;
+	hr->duration_ms = r->duration_ms;
+}
+
 int
 cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary)
@@ -149,12 +160,7 @@ cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const cha
 	int rc = -1;
 
 	for (size_t i = 0; i < n; i++) {
-		hr[i].host = results[i].host->name;
-		hr[i].state = host_state_name(results[i].state);
-		hr[i].step = results[i].state == HS_OK ? NULL : results[i].step;
-		hr[i].error = results[i].error;
-		hr[i].exit_code = results[i].exit_code;
-		hr[i].duration_ms = results[i].duration_ms;
+		cmd_hist_result(&results[i], &hr[i]);
 	}
 	line = xasprintf("%s '%s' on %s: %s", kind, command != NULL ? command : "",
 	    selection != NULL ? selection : "all", summary);

@@ -474,12 +474,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	for (size_t i = 0; i < dr->n; i++) {
 		struct hist_state old;
 
-		hr[i].host = dr->hosts[i]->name;
-		hr[i].state = host_state_name(ro.results[i].state);
-		hr[i].step = ro.results[i].state == HS_OK ? NULL : ro.results[i].step;
-		hr[i].error = ro.results[i].error;
-		hr[i].exit_code = ro.results[i].exit_code;
-		hr[i].duration_ms = ro.results[i].duration_ms;
+		cmd_hist_result(&ro.results[i], &hr[i]);
 		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
 			goto record_failed;
 		if ((dr->todo == NULL || dr->todo[i]) &&

@@ -374,10 +374,13 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 		rc = TP_OK;
 		break;
 	}
-	default:
-		keyb64 = tp_session_error(tp->session);   /* freed at the end like the key text */
-		rc = set_cause(cause, TP_HOSTKEY, "cannot check host key: %s", keyb64);
+	default: {
+		char *err = tp_session_error(tp->session);
+
+		rc = set_cause(cause, TP_HOSTKEY, "cannot check host key: %s", err);
+		free(err);
 		break;
+	}
 	}
 	free(keyb64);
 	libssh2_knownhost_free(kh);
