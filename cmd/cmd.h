@@ -106,6 +106,7 @@ struct cmd_deploy {
 	struct rollout_amount max_fail, max_unreachable;
 	time_t retry_until;             /* 0 = no retries */
 	bool pause_after_wave, rollback_on_halt, ignore_window;
+	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
 	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
@@ -113,11 +114,15 @@ struct cmd_deploy {
 	int nwaves;
 };
 struct bundle;
-/* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history.
+/* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history
+ * and, when delta, the delta against the releases the history says it holds (one per set of bases).
  * 0 or an exit status (message printed).  Free with cmd_deploy_targets_free. */
 int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
-    const struct bundle *b, const char *stored, struct deploy_target **out);
+    const struct bundle *b, const char *stored, bool delta, struct deploy_target **out);
 void cmd_deploy_targets_free(struct deploy_target *targets, size_t n);
+/* Did the journalled plan say --no-delta? */
+struct json_t;
+bool cmd_plan_no_delta(const struct json_t *plan);
 struct journal_run;
 /* A journalled run, its terminals (in plan order, from the current inventory) and its stored bundle.
  * 0 or an exit status (message printed); the caller frees what was set. */

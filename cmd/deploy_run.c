@@ -14,7 +14,9 @@
 #include <wordexp.h>
 
 #include "../lib/bundle.h"
+#include "../lib/delta.h"
 #include "../lib/deploy.h"
+#include "../lib/manifest.h"
 #include "../lib/history.h"
 #include "../lib/inventory.h"
 #include "../lib/journal.h"
@@ -93,12 +95,18 @@ deploy_run_human(const struct host_result *r, const struct deploy_target *t, con
 			buf_addf(b, "%s: ok: already on %s\n", r->host->name, t->id);
 		else {
 			buf_addf(b, "%s: ok: %s -> %s", r->host->name, prev, t->id);
-			if (o->uploaded)
+			if (o->uploaded && o->delta)
+				buf_addf(b, " (sent %.2f MiB as a delta, reused %zu files, %.1f MiB%s)",
+				    (double)o->bytes_sent / 1048576.0, o->files_reused, (double)o->bytes_reused / 1048576.0,
+				    o->resumed_from > 0 ? ", resumed" : "");
+			else if (o->uploaded)
 				buf_addf(b, " (sent %.1f MiB%s)", (double)o->bytes_sent / 1048576.0,
 				    o->resumed_from > 0 ? ", resumed" : "");
 			else
 				buf_adds(b, " (no upload)");
 			buf_adds(b, "\n");
+			if (o->delta_fallback != NULL)
+				buf_addf(b, "%s: note: full bundle sent: %s\n", r->host->name, o->delta_fallback);
 		}
 		if (r->note != NULL)
 			buf_addf(b, "%s: note: %s\n", r->host->name, r->note);
@@ -124,6 +132,10 @@ deploy_run_json(const struct host_result *r, const struct deploy_target *t, cons
 	json_object_set_new(j, "unchanged", json_boolean(o->unchanged));
 	json_object_set_new(j, "uploaded", json_boolean(o->uploaded));
 	json_object_set_new(j, "bytes_sent", json_integer((json_int_t)o->bytes_sent));
+	json_object_set_new(j, "bytes_reused", json_integer((json_int_t)o->bytes_reused));
+	json_object_set_new(j, "files_reused", json_integer((json_int_t)o->files_reused));
+	json_object_set_new(j, "delta", json_boolean(o->delta));
+	json_object_set_new(j, "delta_fallback", o->delta_fallback ? json_string(o->delta_fallback) : json_null());
 	json_object_set_new(j, "resumed_from", json_integer((json_int_t)o->resumed_from));
 	if (o->plan != NULL)
 		json_object_set_new(j, "plan", json_string(o->plan));
@@ -214,6 +226,7 @@ deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const st
 	json_object_set_new(opt, "ignore_window", json_boolean(ro->ignore_window));
 	json_object_set_new(opt, "pause_after_wave", json_boolean(ro->pause_after_wave));
 	json_object_set_new(opt, "parallel", json_integer(dr->parallel));
+	json_object_set_new(opt, "no_delta", json_boolean(dr->no_delta));
 	json_object_set_new(plan, "options", opt);
 	json_object_set_new(plan, "at", dr->at ? json_integer((json_int_t)dr->at) : json_null());
 	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
@@ -454,7 +467,8 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
 	} else
-		cmd_error("%s (%.1f MiB sent, run %s)", line, (double)sent / 1048576.0, dr->run_id);
+		cmd_error("%s (%.2f MiB %s, run %s)", line, (double)sent / 1048576.0, dr->dry_run ? "would be sent" : "sent",
+		    dr->run_id);
 
 	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
 	if (dr->dry_run)
@@ -475,6 +489,9 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		struct hist_state old;
 
 		cmd_hist_result(&ro.results[i], &hr[i]);
+		hr[i].bytes = ro.results[i].state != HS_SKIPPED && ro.results[i].state != HS_PENDING;
+		hr[i].bytes_sent = ro.outcomes[i].bytes_sent;
+		hr[i].bytes_reused = ro.outcomes[i].bytes_reused;
 		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
 			goto record_failed;
 		if ((dr->todo == NULL || dr->todo[i]) &&
@@ -554,16 +571,143 @@ out:
 	return status;
 }
 
+/* A release a delta may copy from: its manifest from the history, its bundle from the store. */
+struct dt_base {
+	char *id;
+	struct manifest *m;    /* NULL: the history has no manifest for it (no delta from it) */
+	char *bundle;          /* NULL: not in the store (whole files only, no blocks) */
+};
+
+/* The terminals with the same bases share one delta. */
+struct dt_group {
+	char *key;
+	struct delta_built *d; /* NULL: no delta (would save nothing, or could not be made) */
+	bool owned;            /* a target has taken d */
+};
+
+static struct dt_base *
+dt_base_get(struct history *h, const char *store, const char *component, const char *id, struct dt_base **v,
+    size_t *n)
+{
+	struct dt_base *bs;
+	char *text = NULL, *sha = NULL, *cause = NULL;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*v)[i].id, id) == 0)
+			return &(*v)[i];
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	bs = &(*v)[(*n)++];
+	memset(bs, 0, sizeof(*bs));
+	bs->id = xstrdup(id);
+	if (history_release_manifest(h, component, id, &text, &cause) == 0 && text != NULL &&
+	    manifest_parse(text, strlen(text), &bs->m, &cause) != 0)
+		bs->m = NULL;
+	if (history_release_sha256(h, component, id, &sha, &cause) == 0 && sha != NULL &&
+	    bundle_store_path(store, sha, &bs->bundle) != 0)
+		bs->bundle = NULL;
+	free(text);
+	free(sha);
+	free(cause);
+	return bs;
+}
+
+/*
+ * The delta for one terminal: its bases are the releases the history says it holds (current first,
+ * then previous, then the others that installed there, newest first; at most 4).  The probe confirms
+ * them on the terminal before the delta is used.
+ */
+static struct delta_built *
+dt_delta_for(struct cmd_ctx *ctx, const char *cmdname, struct history *h, const struct hist_state *st,
+    const struct bundle *b, const char *stored, const struct manifest *newm, struct dt_base **bases, size_t *nbases,
+    struct dt_group **groups, size_t *ngroups, bool *take)
+{
+	const char *ids[4];
+	struct delta_base db[4];
+	size_t nids = 0, nb = 0;
+	char *store = xasprintf("%s/bundles", ctx->inv->state_dir), *cache = xasprintf("%s/deltas", ctx->inv->state_dir);
+	char *cause = NULL;
+	struct buf key;
+	struct dt_group *g = NULL;
+
+	buf_init(&key, 0);
+	{
+		const char *cand[64];
+		size_t nc = 0;
+
+		if (st->current != NULL)
+			cand[nc++] = st->current;
+		if (st->previous != NULL)
+			cand[nc++] = st->previous;
+		for (size_t i = 0; st->good != NULL && st->good[i] != NULL && nc < 64; i++)
+			cand[nc++] = st->good[i];
+		for (size_t i = 0; i < nc && nids < 4; i++) {
+			bool dup = strcmp(cand[i], b->id) == 0;
+
+			for (size_t j = 0; j < nids && !dup; j++)
+				dup = strcmp(ids[j], cand[i]) == 0;
+			if (!dup)
+				ids[nids++] = cand[i];
+		}
+	}
+	for (size_t i = 0; i < nids; i++) {
+		struct dt_base *bs = dt_base_get(h, store, b->component, ids[i], bases, nbases);
+
+		if (bs->m == NULL)
+			continue;
+		db[nb].id = bs->id;
+		db[nb].m = bs->m;
+		db[nb].bundle = bs->bundle;
+		nb++;
+		buf_addf(&key, "%s ", bs->id);
+	}
+	*take = false;
+	if (nb == 0)
+		goto out;
+	for (size_t i = 0; i < *ngroups; i++)
+		if (strcmp((*groups)[i].key, key.data) == 0)
+			g = &(*groups)[i];
+	if (g == NULL) {
+		int rc;
+
+		*groups = xrealloc(*groups, (*ngroups + 1) * sizeof(**groups));
+		g = &(*groups)[(*ngroups)++];
+		memset(g, 0, sizeof(*g));
+		g->key = xstrdup(key.data);
+		rc = delta_build(cache, stored, b->sha256, b->compression, newm, db, nb, &g->d, &cause);
+		if (rc < 0)
+			cmd_error("%s: warning: no delta against %s(the full bundle goes instead): %s", cmdname, key.data,
+			    cause);
+	}
+	if (g->d != NULL && !g->owned) {
+		g->owned = true;
+		*take = true;
+	}
+out:
+	buf_free(&key);
+	free(store);
+	free(cache);
+	free(cause);
+	return g != NULL ? g->d : NULL;
+}
+
 int
 cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
-    const struct bundle *b, const char *stored, struct deploy_target **out)
+    const struct bundle *b, const char *stored, bool delta, struct deploy_target **out)
 {
 	struct deploy_target *targets = xcalloc(n ? n : 1, sizeof(*targets));
 	struct history *h = NULL;
+	struct manifest *newm = NULL;
+	struct dt_base *bases = NULL;
+	struct dt_group *groups = NULL;
+	size_t nbases = 0, ngroups = 0;
 	char *cause = NULL;
 	int rc = EXIT_FAILED;
 
 	if (history_open(ctx->inv->state_dir, &h, &cause) != 0) {
+		cmd_error("%s: %s", cmdname, cause);
+		goto out;
+	}
+	if (delta && manifest_parse(b->manifest_text, strlen(b->manifest_text), &newm, &cause) != 0) {
 		cmd_error("%s: %s", cmdname, cause);
 		goto out;
 	}
@@ -588,23 +732,49 @@ cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **h
 		for (size_t g = 0; st.good != NULL && st.good[g] != NULL && (long)k < keep; g++)
 			if (strcmp(st.good[g], b->id) != 0)
 				strv_push(&targets[i].keep, &k, xstrdup(st.good[g]));
+		if (newm != NULL && stored != NULL)
+			targets[i].delta = dt_delta_for(ctx, cmdname, h, &st, b, stored, newm, &bases, &nbases, &groups,
+			    &ngroups, &targets[i].owns_delta);
 		hist_state_free(&st);
 	}
 	*out = targets;
 	targets = NULL;
 	rc = 0;
 out:
+	/* a delta no target took is freed here */
+	for (size_t i = 0; i < ngroups; i++) {
+		if (!groups[i].owned)
+			delta_built_free(groups[i].d);
+		free(groups[i].key);
+	}
+	for (size_t i = 0; i < nbases; i++) {
+		free(bases[i].id);
+		manifest_free(bases[i].m);
+		free(bases[i].bundle);
+	}
+	free(groups);
+	free(bases);
+	manifest_free(newm);
 	cmd_deploy_targets_free(targets, n);
 	history_close(h);
 	free(cause);
 	return rc;
 }
 
+bool
+cmd_plan_no_delta(const json_t *plan)
+{
+	return json_is_true(json_object_get(json_object_get(plan, "options"), "no_delta"));
+}
+
 void
 cmd_deploy_targets_free(struct deploy_target *targets, size_t n)
 {
-	for (size_t i = 0; targets != NULL && i < n; i++)
+	for (size_t i = 0; targets != NULL && i < n; i++) {
 		strv_free(targets[i].keep);
+		if (targets[i].owns_delta)
+			delta_built_free(targets[i].delta);
+	}
 	free(targets);
 }
 

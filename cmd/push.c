@@ -103,6 +103,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "at", required_argument, NULL, 'A' },
 		{ "retry-for", required_argument, NULL, 'T' },
 		{ "until", required_argument, NULL, 'Z' },
+		{ "no-delta", no_argument, NULL, 'N' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
@@ -112,7 +113,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	struct bundle *b = NULL;
 	const char *limit = NULL, *version = NULL, *component = NULL, *compress = NULL;
 	char *stored = NULL, *run_id = NULL, *command = NULL;
-	bool dry_run = false, json = false;
+	bool dry_run = false, json = false, no_delta = false;
 	long parallel = 0;
 	size_t n = 0;
 	int opt, rc;
@@ -155,6 +156,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 			compress = optarg;
 			break;
 		case 'n': dry_run = true; break;
+		case 'N' + 512: no_delta = true; break;
 		case 'j': json = true; break;
 		default:
 			rc = cmd_common_option(ctx, opt, optarg);
@@ -176,7 +178,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
 		goto out;
-	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, &targets)) != 0)
+	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, !no_delta, &targets)) != 0)
 		goto out;
 
 	run_id = cmd_run_id();
@@ -196,6 +198,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.targets = targets;
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
+	dr.no_delta = no_delta;
 	dr.json = json;
 	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
@@ -222,7 +225,7 @@ const struct cmd_entry cmd_push_entry = {
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
 	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
 	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
-	    "       [--dry-run] [--json]",
+	    "       [--no-delta] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -232,12 +235,18 @@ const struct cmd_entry cmd_push_entry = {
 	    "  -z, --compress Z    gzip (default), zstd, none: for a directory push\n"
 	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
 	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
+	    "      --no-delta      send the whole bundle, even where the terminal holds most of it\n"
 	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    CMD_ROLLOUT_HELP
 	    "\nPer terminal: upload to a partial file (resumed; skipped when the release is already installed),\n"
 	    "verify its SHA-256, unpack into releases/<id>, run `install` there, switch `current`, run\n"
-	    "`restart`, prune to `keep` releases.  Any failure leaves `current` as it was.\n",
+	    "`restart`, prune to `keep` releases.  Any failure leaves `current` as it was.\n"
+	    "\nDelta: where the history says a terminal holds earlier releases (current, previous, the others it\n"
+	    "installed), only what they lack travels: files found there by SHA-256 are copied on the terminal,\n"
+	    "a big file (4 MiB or more) that changed in places travels as the 64 KiB blocks that differ.  The\n"
+	    "assembled tree is checked file by file against the manifest before the switch; a missing or changed\n"
+	    "base falls back to the full bundle in the same run, and says so.\n",
 	.flags = CMD_CHANGES_TERMINALS,
 	.exec = cmd_push,
 };

@@ -447,14 +447,13 @@ bundle_header(struct archive *a, struct archive_entry *ae, const char *path, uns
 
 /* Stream one file into the archive; it must still be what the manifest says (size and hash). */
 static int
-bundle_write_file(struct archive *a, int rootfd, const struct manifest_entry *e, unsigned char *buf,
+bundle_write_file(struct bundle_wr *w, int rootfd, const struct manifest_entry *e, unsigned char *buf,
     char **cause)
 {
 	EVP_MD_CTX *c = bundle_hash_new();
 	char *show = manifest_printable(e->path), hex[65];
 	struct stat st;
 	uint64_t total = 0;
-	la_ssize_t w;
 	ssize_t n;
 	int fd, rc = -1;
 
@@ -480,13 +479,8 @@ bundle_write_file(struct archive *a, int rootfd, const struct manifest_entry *e,
 			goto out;
 		}
 		EVP_DigestUpdate(c, buf, (size_t)n);
-		/* archive_write_data silently truncates to the declared size: check every count. */
-		w = archive_write_data(a, buf, (size_t)n);
-		if (w < 0 || (size_t)w != (size_t)n) {
-			set_cause(cause, -1, "'%s': cannot write archive data: %s", show,
-			    w < 0 ? archive_error_string(a) : "short write");
+		if (bundle_wr_data(w, buf, (size_t)n, cause) != 0)
 			goto out;
-		}
 		total += (uint64_t)n;
 	}
 	if (total != e->size || bundle_hash_hex(c, hex) != 0 || strcmp(hex, e->sha256) != 0) {
@@ -538,18 +532,146 @@ bundle_writer(const char *compression, int utf8, char **cause)
 	return a;
 }
 
-static int
-bundle_create_in(const char *dir, const char *version, const char *component, const char *compression,
-    const char *out_path, int utf8, struct bundle **out, char **cause)
+/* ---- streaming writer (bundle_create and lib/delta) ---- */
+
+struct bundle_wr {
+	struct bundle_locale loc;
+	struct archive *a;
+	struct archive_entry *ae;
+	struct bundle_out o;
+	char *tmp, *out_path;
+};
+
+int
+bundle_wr_open(const char *out_path, const char *compression, struct bundle_wr **out, char **cause)
+{
+	struct bundle_wr *w = xcalloc(1, sizeof(*w));
+
+	*out = NULL;
+	w->o.fd = -1;
+	bundle_locale_enter(&w->loc);
+	if (compression == NULL)
+		compression = "gzip";
+	if (bundle_ext(compression) == NULL) {
+		set_cause(cause, -1, "unknown compression '%s' (want gzip, zstd or none)", compression);
+		goto fail;
+	}
+	if (out_path == NULL || *out_path == '\0') {
+		set_cause(cause, -1, "no output file");
+		goto fail;
+	}
+	w->out_path = xstrdup(out_path);
+	w->tmp = xasprintf("%s.tmp.XXXXXX", out_path);
+	w->o.fd = mkstemp(w->tmp);
+	if (w->o.fd < 0) {
+		set_cause(cause, -1, "cannot create '%s': %s", w->tmp, strerror(errno));
+		free(w->tmp);
+		w->tmp = NULL;
+		goto fail;
+	}
+	if (fchmod(w->o.fd, 0644) < 0 || (w->o.hash = bundle_hash_new()) == NULL) {
+		set_cause(cause, -1, "cannot set up '%s': %s", w->tmp, strerror(errno));
+		goto fail;
+	}
+	if ((w->a = bundle_writer(compression, w->loc.utf8 != (locale_t)0, cause)) == NULL)
+		goto fail;
+	if (archive_write_open(w->a, &w->o, NULL, bundle_write_cb, NULL) != ARCHIVE_OK) {
+		set_cause(cause, -1, "cannot open archive '%s': %s", w->tmp, archive_error_string(w->a));
+		goto fail;
+	}
+	w->ae = archive_entry_new();
+	*out = w;
+	return 0;
+fail:
+	bundle_wr_abort(w);
+	return -1;
+}
+
+int
+bundle_wr_entry(struct bundle_wr *w, const char *path, char type, unsigned mode, uint64_t size,
+    const char *target, char **cause)
+{
+	unsigned t = type == MANIFEST_FILE ? AE_IFREG : type == MANIFEST_DIR ? AE_IFDIR : AE_IFLNK;
+
+	return bundle_header(w->a, w->ae, path, t, mode, type == MANIFEST_FILE ? size : 0, target, cause);
+}
+
+int
+bundle_wr_data(struct bundle_wr *w, const void *data, size_t len, char **cause)
+{
+	/* archive_write_data silently truncates to the declared size: check every count. */
+	la_ssize_t n = archive_write_data(w->a, data, len);
+
+	if (n < 0 || (size_t)n != len)
+		return set_cause(cause, -1, "cannot write archive data: %s",
+		    n < 0 ? archive_error_string(w->a) : "short write (more data than the entry's size)");
+	return 0;
+}
+
+int
+bundle_wr_commit(struct bundle_wr *w, char sha256[65], uint64_t *size, char **cause)
+{
+	int rc = -1;
+
+	if (archive_write_close(w->a) != ARCHIVE_OK) {
+		set_cause(cause, -1, "cannot finish archive '%s': %s", w->tmp, archive_error_string(w->a));
+		goto out;
+	}
+	if (fsync(w->o.fd) < 0 || close(w->o.fd) < 0) {
+		w->o.fd = -1;
+		set_cause(cause, -1, "cannot write '%s': %s", w->tmp, strerror(errno));
+		goto out;
+	}
+	w->o.fd = -1;
+	if (bundle_hash_hex(w->o.hash, sha256) != 0) {
+		set_cause(cause, -1, "sha256 failed");
+		goto out;
+	}
+	if (rename(w->tmp, w->out_path) < 0) {
+		set_cause(cause, -1, "cannot rename '%s' to '%s': %s", w->tmp, w->out_path, strerror(errno));
+		goto out;
+	}
+	free(w->tmp);
+	w->tmp = NULL;
+	bundle_sync_parent(w->out_path);
+	if (size != NULL)
+		*size = w->o.bytes;
+	rc = 0;
+out:
+	bundle_wr_abort(w);
+	return rc;
+}
+
+void
+bundle_wr_abort(struct bundle_wr *w)
+{
+	if (w == NULL)
+		return;
+	if (w->a != NULL)
+		archive_write_free(w->a);   /* also closes, if still open */
+	archive_entry_free(w->ae);
+	if (w->o.fd >= 0)
+		close(w->o.fd);
+	if (w->tmp != NULL) {
+		unlink(w->tmp);
+		free(w->tmp);
+	}
+	EVP_MD_CTX_free(w->o.hash);
+	free(w->out_path);
+	bundle_locale_leave(&w->loc);
+	free(w);
+}
+
+int
+bundle_create(const char *dir, const char *version, const char *component, const char *compression,
+    const char *out_path, struct bundle **out, char **cause)
 {
 	struct manifest *m = NULL;
-	struct archive *a = NULL;
-	struct archive_entry *ae = NULL;
-	struct bundle_out o = { -1, NULL, 0 };
+	struct bundle_wr *w = NULL;
 	unsigned char *buf = NULL;
-	char *text = NULL, *tmp = NULL, hex[65];
-	la_ssize_t w;
-	size_t i, len;
+	char *text = NULL, hex[65];
+	uint64_t bytes = 0;
+	size_t i;
 	int rootfd = -1, rc = -1;
 
 	if (out != NULL)
@@ -564,8 +686,6 @@ bundle_create_in(const char *dir, const char *version, const char *component, co
 		    component != NULL ? component : "");
 	if (bundle_ext(compression) == NULL)
 		return set_cause(cause, -1, "unknown compression '%s' (want gzip, zstd or none)", compression);
-	if (out_path == NULL || *out_path == '\0')
-		return set_cause(cause, -1, "no output file");
 
 	rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
@@ -580,89 +700,33 @@ bundle_create_in(const char *dir, const char *version, const char *component, co
 	if (manifest_check(m, cause) != 0)
 		goto out;
 	text = manifest_format(m);
-
-	tmp = xasprintf("%s.tmp.XXXXXX", out_path);
-	o.fd = mkstemp(tmp);
-	if (o.fd < 0) {
-		set_cause(cause, -1, "cannot create '%s': %s", tmp, strerror(errno));
-		free(tmp);
-		tmp = NULL;
+	if (bundle_wr_open(out_path, compression, &w, cause) != 0)
 		goto out;
-	}
-	if (fchmod(o.fd, 0644) < 0 || (o.hash = bundle_hash_new()) == NULL) {
-		set_cause(cause, -1, "cannot set up '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	if ((a = bundle_writer(compression, utf8, cause)) == NULL)
-		goto out;
-	if (archive_write_open(a, &o, NULL, bundle_write_cb, NULL) != ARCHIVE_OK) {
-		set_cause(cause, -1, "cannot open archive '%s': %s", tmp, archive_error_string(a));
-		goto out;
-	}
-	ae = archive_entry_new();
 	buf = xmalloc(BUNDLE_CHUNK);
-
-	len = strlen(text);
-	if (bundle_header(a, ae, BUNDLE_MANIFEST_NAME, AE_IFREG, 0644, len, NULL, cause) != 0)
+	if (bundle_wr_entry(w, BUNDLE_MANIFEST_NAME, MANIFEST_FILE, 0644, strlen(text), NULL, cause) != 0 ||
+	    bundle_wr_data(w, text, strlen(text), cause) != 0)
 		goto out;
-	w = archive_write_data(a, text, len);
-	if (w < 0 || (size_t)w != len) {
-		set_cause(cause, -1, "cannot write the manifest: %s", archive_error_string(a));
-		goto out;
-	}
 	/* Second pass: the entries in manifest order; every file is checked again against the manifest. */
 	for (i = 0; i < m->n; i++) {
 		const struct manifest_entry *e = &m->entries[i];
-		unsigned type = e->type == MANIFEST_FILE ? AE_IFREG : e->type == MANIFEST_DIR ? AE_IFDIR : AE_IFLNK;
 
-		if (bundle_header(a, ae, e->path, type, e->mode, e->size, e->target, cause) != 0)
+		if (bundle_wr_entry(w, e->path, e->type, e->mode, e->size, e->target, cause) != 0)
 			goto out;
-		if (e->type == MANIFEST_FILE && bundle_write_file(a, rootfd, e, buf, cause) != 0)
+		if (e->type == MANIFEST_FILE && bundle_write_file(w, rootfd, e, buf, cause) != 0)
 			goto out;
 	}
-	if (archive_write_close(a) != ARCHIVE_OK) {
-		set_cause(cause, -1, "cannot finish archive '%s': %s", tmp, archive_error_string(a));
+	rc = bundle_wr_commit(w, hex, &bytes, cause);
+	w = NULL;
+	if (rc != 0)
 		goto out;
-	}
-	if (fsync(o.fd) < 0) {
-		set_cause(cause, -1, "cannot write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(o.fd) < 0) {
-		o.fd = -1;
-		set_cause(cause, -1, "cannot write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	o.fd = -1;
-	if (bundle_hash_hex(o.hash, hex) != 0) {
-		set_cause(cause, -1, "sha256 failed");
-		goto out;
-	}
-	if (rename(tmp, out_path) < 0) {
-		set_cause(cause, -1, "cannot rename '%s' to '%s': %s", tmp, out_path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-	bundle_sync_parent(out_path);
 	if (out != NULL) {
-		*out = bundle_make(out_path, hex, o.bytes, compression, m, text);
+		*out = bundle_make(out_path, hex, bytes, compression, m, text);
 		text = NULL;
 	}
-	rc = 0;
 out:
-	if (a != NULL)
-		archive_write_free(a);   /* also closes, if still open */
-	archive_entry_free(ae);
-	if (o.fd >= 0)
-		close(o.fd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
+	bundle_wr_abort(w);
 	if (rootfd >= 0)
 		close(rootfd);
-	EVP_MD_CTX_free(o.hash);
 	free(buf);
 	free(text);
 	manifest_free(m);
@@ -1009,19 +1073,6 @@ out:
 }
 
 int
-bundle_create(const char *dir, const char *version, const char *component, const char *compression,
-    const char *out_path, struct bundle **out, char **cause)
-{
-	struct bundle_locale l;
-	int rc;
-
-	bundle_locale_enter(&l);
-	rc = bundle_create_in(dir, version, component, compression, out_path, l.utf8 != (locale_t)0, out, cause);
-	bundle_locale_leave(&l);
-	return rc;
-}
-
-int
 bundle_open(const char *archive_path, struct bundle **out, char **cause)
 {
 	struct bundle_locale l;
@@ -1031,6 +1082,98 @@ bundle_open(const char *archive_path, struct bundle **out, char **cause)
 	rc = bundle_open_in(archive_path, out, cause);
 	bundle_locale_leave(&l);
 	return rc;
+}
+
+/* ---- streaming reader (lib/delta: archives from the local store, checked when they were stored) ---- */
+
+struct bundle_rd {
+	struct bundle_locale loc;
+	struct archive *a;
+	char *path;
+	char *name;    /* the current entry's name without a directory's trailing '/' */
+};
+
+int
+bundle_rd_open(const char *path, struct bundle_rd **out, char **cause)
+{
+	struct bundle_rd *r = xcalloc(1, sizeof(*r));
+
+	*out = NULL;
+	bundle_locale_enter(&r->loc);
+	r->path = xstrdup(path);
+	r->a = archive_read_new();
+	if (r->a == NULL) {
+		set_cause(cause, -1, "cannot set up the archive reader");
+		goto fail;
+	}
+	archive_read_support_format_tar(r->a);
+	archive_read_support_filter_gzip(r->a);
+	archive_read_support_filter_zstd(r->a);
+	if (archive_read_open_filename(r->a, path, BUNDLE_CHUNK) != ARCHIVE_OK) {
+		set_cause(cause, -1, "%s: cannot read: %s", path, archive_error_string(r->a));
+		goto fail;
+	}
+	*out = r;
+	return 0;
+fail:
+	bundle_rd_close(r);
+	return -1;
+}
+
+int
+bundle_rd_next(struct bundle_rd *r, const char **path, char *type, uint64_t *size, char **cause)
+{
+	struct archive_entry *ae;
+	int rc = archive_read_next_header(r->a, &ae);
+	unsigned ft;
+
+	if (rc == ARCHIVE_EOF)
+		return 0;
+	if (rc != ARCHIVE_OK)
+		return set_cause(cause, -1, "%s: corrupt archive: %s", r->path, archive_error_string(r->a));
+	*path = archive_entry_pathname(ae);
+	ft = archive_entry_filetype(ae);
+	*type = ft == AE_IFREG ? MANIFEST_FILE : ft == AE_IFDIR ? MANIFEST_DIR : ft == AE_IFLNK ? MANIFEST_LINK : '?';
+	*size = archive_entry_size_is_set(ae) ? (uint64_t)archive_entry_size(ae) : 0;
+	if (*path == NULL)
+		return set_cause(cause, -1, "%s: entry without a name", r->path);
+	free(r->name);
+	r->name = xstrdup(*path);
+	for (size_t len = strlen(r->name); len > 1 && r->name[len - 1] == '/'; len--)
+		r->name[len - 1] = '\0';
+	*path = r->name;
+	return 1;
+}
+
+ssize_t
+bundle_rd_data(struct bundle_rd *r, void *buf, size_t len, char **cause)
+{
+	size_t got = 0;
+
+	/* libarchive may return less than asked before the end: fill the buffer. */
+	while (got < len) {
+		la_ssize_t n = archive_read_data(r->a, (char *)buf + got, len - got);
+
+		if (n < 0)
+			return set_cause(cause, -1, "%s: corrupt archive: %s", r->path, archive_error_string(r->a));
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+void
+bundle_rd_close(struct bundle_rd *r)
+{
+	if (r == NULL)
+		return;
+	if (r->a != NULL)
+		archive_read_free(r->a);
+	free(r->path);
+	free(r->name);
+	bundle_locale_leave(&r->loc);
+	free(r);
 }
 
 /* ---- the local store ---- */

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BUNDLE_MANIFEST_NAME ".fleetctl-manifest"
 
@@ -60,6 +61,31 @@ void bundle_free(struct bundle *b);
 int bundle_store_put(const char *store_dir, const struct bundle *b, char **stored_path, char **cause);
 /* Find STORE/<sha256>.tar.{gz,zst} or .tar: 0 with *path (caller frees), -1 if not there or bad sha256. */
 int bundle_store_path(const char *store_dir, const char *sha256, char **path);
+
+/*
+ * Streaming access for lib/delta.  The writer makes an archive with bundle_create's normalisation
+ * (pax_restricted, mtime 0, root:root, gzip without timestamp) from entries given in order; the file
+ * appears at out_path only at bundle_wr_commit (temp file, fsync, rename).  type is a manifest type
+ * ('f', 'd', 'l').  Every function returns 0, or -1 with *cause; commit and abort free w.
+ */
+struct bundle_wr;
+int bundle_wr_open(const char *out_path, const char *compression, struct bundle_wr **w, char **cause);
+int bundle_wr_entry(struct bundle_wr *w, const char *path, char type, unsigned mode, uint64_t size,
+    const char *target, char **cause);
+int bundle_wr_data(struct bundle_wr *w, const void *data, size_t len, char **cause);
+int bundle_wr_commit(struct bundle_wr *w, char sha256[65], uint64_t *size, char **cause);
+void bundle_wr_abort(struct bundle_wr *w);   /* NULL is fine */
+
+/* Readers and writers set the thread's locale while open: close them in the reverse order of opening.
+ * The reader walks an archive's entries in order (no checks: use it on archives from the store,
+ * which bundle_open checked when they went in); a directory's name comes without its trailing '/'.  next: 1 with the entry (path borrowed until the next
+ * call; type 'f' 'd' 'l' or '?'), 0 at the end, -1 with *cause.  data: fills buf up to len from the
+ * current entry, returns the bytes (fewer only at its end), or -1 with *cause. */
+struct bundle_rd;
+int bundle_rd_open(const char *path, struct bundle_rd **r, char **cause);
+int bundle_rd_next(struct bundle_rd *r, const char **path, char *type, uint64_t *size, char **cause);
+ssize_t bundle_rd_data(struct bundle_rd *r, void *buf, size_t len, char **cause);
+void bundle_rd_close(struct bundle_rd *r);   /* NULL is fine */
 
 int bundle_valid_version(const char *v);    /* 1 ok, 0 not: 1-64 of [A-Za-z0-9._+-], alnum first */
 int bundle_valid_component(const char *c);  /* 1 ok, 0 not: 1-32 of [a-z0-9_-], letter first */

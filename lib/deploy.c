@@ -126,7 +126,9 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	char *script = NULL, *cause = NULL, *lock_snippet = NULL, *unlock_snippet = NULL;
 	struct deploy_sink sink;
 	struct transport *tp;
-	bool locked = false;
+	bool locked = false, use_delta;
+	bool try_delta = t->delta != NULL && !plan->rollback;   /* false again after a delta fell back */
+	uint64_t up_size, partial;
 	int rc, exit_code = -1, fd = -1;
 
 	memset(&probe, 0, sizeof(probe));
@@ -143,8 +145,10 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 
 	if (plan->lock != NULL && !plan->dry_run)
 		lock_snippet = termlock_acquire_snippet(root, plan->lock);
-	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
-	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout);
+again:
+	script = release_probe_delta_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
+	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout,
+	    try_delta ? t->delta->sha256 : NULL, try_delta ? (const char *const *)t->delta->bases : NULL);
 	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
 	if (rc != TP_OK) {
 		r->state = host_state_from_tp(rc);
@@ -158,7 +162,8 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		    exit_code, perr.len ? perr.data : "no output"));
 		goto out;
 	}
-	o->previous = xstrdup(probe.current);
+	if (o->previous == NULL)
+		o->previous = xstrdup(probe.current);
 	if (probe.lock < 0) {
 		struct termlock_info holder;
 
@@ -203,15 +208,33 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		    "in the local store", t->id));
 		goto out;
 	}
+	/* A delta needs every base it copies from, installed, and cp/dd/chmod. */
+	use_delta = try_delta && !probe.installed && !probe.nodelta && probe.nobase == NULL;
+	if (try_delta && !probe.installed && !use_delta && o->delta_fallback == NULL)
+		o->delta_fallback = probe.nodelta ? xstrdup("the terminal lacks cp, dd or chmod") :
+		    xasprintf("release %s is not installed on the terminal", probe.nobase);
+	up_size = use_delta ? t->delta->size : t->size;
+	partial = use_delta ? probe.dpartial : probe.partial;
+	o->delta = use_delta;
+	if (use_delta) {
+		o->files_reused = t->delta->files_reused;
+		o->bytes_reused = t->delta->bytes_reused;
+	}
 	if (plan->dry_run) {
 		if (probe.installed)
 			o->plan = xasprintf("would switch %s -> %s (already installed, no upload)",
 			    *probe.current ? probe.current : "(none)", t->id);
-		else
-			o->plan = xasprintf("would upload %llu bytes%s, install, and switch %s -> %s",
-			    (unsigned long long)(probe.partial < t->size ? t->size - probe.partial : t->size),
-			    probe.partial > 0 && probe.partial < t->size ? " (resuming)" : "",
+		else {
+			char *how = use_delta ? xasprintf(" as a delta: %s", t->delta->describe) :
+			    o->delta_fallback != NULL ? xasprintf(" (the full bundle: %s)", o->delta_fallback) : xstrdup("");
+
+			o->plan = xasprintf("would upload %llu bytes%s%s, install, and switch %s -> %s",
+			    (unsigned long long)(partial < up_size ? up_size - partial : up_size),
+			    partial > 0 && partial < up_size ? " (resuming)" : "", how,
 			    *probe.current ? probe.current : "(none)", t->id);
+			o->bytes_sent = partial < up_size ? up_size - partial : up_size;
+			free(how);
+		}
 		r->state = HS_OK;
 		r->exit_code = 0;
 		goto out;
@@ -225,6 +248,11 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	d.sha256 = t->sha256;
 	d.compression = t->compression;
 	d.size = t->size;
+	if (use_delta) {
+		d.delta_sha256 = t->delta->sha256;
+		d.delta_size = t->delta->size;
+	}
+	d.single_pass = probe.fifo;
 	d.unpack = !probe.installed;
 	d.upload = d.unpack;
 	d.previous = probe.current;
@@ -247,14 +275,17 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	memset(&x, 0, sizeof(x));
 	x.stdin_fd = -1;
 	if (d.upload) {
-		fd = open(t->archive, O_RDONLY | O_CLOEXEC);
+		const char *path = use_delta ? t->delta->path : t->archive;
+
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			deploy_fail(r, "upload", xasprintf("cannot open '%s': %s", t->archive, strerror(errno)));
+			deploy_fail(r, "upload", xasprintf("cannot open '%s': %s", path, strerror(errno)));
 			goto out;
 		}
 		/* A partial upload from an earlier run resumes where it stopped; a longer one is started over. */
-		if (probe.partial > 0 && probe.partial <= t->size)
-			o->resumed_from = probe.partial;
+		o->resumed_from = 0;
+		if (partial > 0 && partial <= up_size)
+			o->resumed_from = partial;
 		x.stdin_fd = fd;
 		x.stdin_offset = (off_t)o->resumed_from;
 		d.fresh = o->resumed_from == 0;
@@ -270,8 +301,8 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	x.sink.arg = &sink;
 	rc = transport_exec(tp, &x, &cause);
 	locked = false;   /* from here the script's trap owns the lock */
-	o->bytes_sent = x.bytes_sent;
-	o->uploaded = d.upload && x.bytes_sent > 0;
+	o->bytes_sent += x.bytes_sent;
+	o->uploaded = d.upload && o->bytes_sent > 0;
 	r->exit_code = x.exit_code;
 	if (x.exit_signal[0] != '\0')
 		snprintf(r->exit_signal, sizeof(r->exit_signal), "%s", x.exit_signal);
@@ -289,6 +320,31 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		o->changed = true;
 		o->installed = true;
 		goto out;
+	}
+	if (x.exit_code == RELEASE_EXIT_DELTA && use_delta) {
+		/* The delta did not give the release (a base changed on the terminal): the full bundle, now,
+		 * on the same connection.  The script's trap dropped the lock; the probe takes it again. */
+		char *tail = deploy_tail(&r->err, 300);
+
+		free(o->delta_fallback);
+		o->delta_fallback = xasprintf("delta failed on the terminal (%s)", tail ? tail : "exit 89");
+		free(tail);
+		o->delta = false;
+		o->files_reused = 0;
+		o->bytes_reused = 0;
+		try_delta = false;
+		buf_reset(&r->err);
+		buf_reset(&pout);
+		buf_reset(&perr);
+		release_probe_free(&probe);
+		free(unlock_snippet);
+		unlock_snippet = NULL;
+		free(script);
+		script = NULL;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		goto again;
 	}
 	r->step = release_failed_step(r->out.data, x.exit_code);
 	if (r->step == NULL)
@@ -339,14 +395,21 @@ out:
 }
 
 void
+deploy_outcome_clear(struct deploy_outcome *o)
+{
+	free(o->previous);
+	free(o->plan);
+	free(o->delta_fallback);
+	memset(o, 0, sizeof(*o));
+}
+
+void
 deploy_outcomes_free(struct deploy_outcome *o, size_t n)
 {
 	if (o == NULL)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(o[i].previous);
-		free(o[i].plan);
-	}
+	for (size_t i = 0; i < n; i++)
+		deploy_outcome_clear(&o[i]);
 	free(o);
 }
 

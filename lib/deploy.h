@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "delta.h"
 #include "executor.h"
 #include "history.h"
 
@@ -23,6 +24,8 @@ struct deploy_target {
 	char **keep;                  /* NULL-terminated release ids to keep besides new and previous */
 	int keep_count;               /* 0 = no pruning */
 	char *refusal;                /* set: fail this terminal with this message without touching it (owner: caller) */
+	struct delta_built *delta;    /* send this delta instead when the terminal has its bases, or NULL */
+	bool owns_delta;              /* this target frees delta (targets of one group share it) */
 };
 
 /* What happened on one terminal (host_result.data points at one of these). */
@@ -35,6 +38,10 @@ struct deploy_outcome {
 	bool uploaded;
 	uint64_t bytes_sent;
 	uint64_t resumed_from;        /* upload resumed at this offset */
+	bool delta;                   /* what went (or would go) was a delta */
+	char *delta_fallback;         /* a delta was planned but the full bundle went: why */
+	size_t files_reused;          /* copied on the terminal from releases it had */
+	uint64_t bytes_reused;
 	char *plan;                   /* --dry-run: what would happen */
 };
 
@@ -55,6 +62,7 @@ struct deploy_plan {
 /* The executor job: arg is a struct deploy_plan. */
 void deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg);
 void deploy_outcomes_free(struct deploy_outcome *o, size_t n);
+void deploy_outcome_clear(struct deploy_outcome *o);   /* frees the members, zeroes o */
 
 #endif
 

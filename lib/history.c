@@ -472,6 +472,8 @@ history_add_result(struct buf *b, const struct hist_result *r)
 		buf_addf(b, " exit %d", r->exit_code);
 	if (r->duration_ms >= 0)
 		buf_addf(b, " %ldms", r->duration_ms);
+	if (r->bytes)
+		buf_addf(b, " sent=%llu reused=%llu", r->bytes_sent, r->bytes_reused);
 	if (r->error != NULL) {
 		err = xstrdup(r->error);
 		t = err;

@@ -50,6 +50,8 @@ struct hist_result {            /* one terminal's result in an operation; all bo
 	const char *error;          /* short error / stderr tail, or NULL */
 	int exit_code;              /* remote exit code, -1 if none */
 	long duration_ms;           /* < 0: not shown */
+	bool bytes;                 /* show what travelled: "sent=N reused=N" (bytes) */
+	unsigned long long bytes_sent, bytes_reused;
 	const struct hist_state *new_state;  /* the host/component file to write, or NULL = leave unchanged.
 					      * last_op, last_run, updated default to op->kind, op->run_id, now. */
 };

@@ -33,6 +33,15 @@ char *
 release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
     const char *compression, const char *lock_snippet, const char *busy, long timeout)
 {
+	return release_probe_delta_script(root, component, id, sha256, compression, lock_snippet, busy, timeout,
+	    NULL, NULL);
+}
+
+char *
+release_probe_delta_script(const char *root, const char *component, const char *id, const char *sha256,
+    const char *compression, const char *lock_snippet, const char *busy, long timeout, const char *delta_sha256,
+    const char *const *bases)
+{
 	struct buf b;
 	char *dir = xasprintf("%s/%s", root, component);
 
@@ -65,6 +74,20 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    "[ -d \"$R/releases/$ID\" ] && [ -f \"$R/.fleet/installed/$ID\" ] && echo installed=1; "
 	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
 	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; ");
+	/* Single pass needs a fifo and tee; a delta needs cp and dd and every base it copies from. */
+	buf_adds(&b, "command -v mkfifo >/dev/null 2>&1 && command -v tee >/dev/null 2>&1 && echo fifo=1; ");
+	if (delta_sha256 != NULL) {
+		rel_assign(&b, "DSHA", delta_sha256);
+		buf_adds(&b, "for t in cp dd chmod; do command -v $t >/dev/null 2>&1 || echo nodelta=1; done; "
+		    "if [ -f \"$R/.fleet/incoming/$DSHA.partial\" ]; then "
+		    "echo \"dpartial=$(wc -c < \"$R/.fleet/incoming/$DSHA.partial\")\"; fi; for B in");
+		for (size_t i = 0; bases != NULL && bases[i] != NULL; i++) {
+			buf_adds(&b, " ");
+			shquote_add(&b, bases[i]);
+		}
+		buf_adds(&b, "; do [ -d \"$R/releases/$B\" ] && [ -f \"$R/.fleet/installed/$B\" ] || echo \"nobase=$B\"; "
+		    "done; ");
+	}
 	if (busy != NULL && *busy != '\0') {
 		buf_adds(&b, "if [ -z \"$u\" ]; then mkdir -p \"$R\" && ");
 		rel_hook(&b, "\"$R\"", busy, timeout);
@@ -82,6 +105,7 @@ release_probe_free(struct release_probe *p)
 		return;
 	free(p->missing);
 	free(p->current);
+	free(p->nobase);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -121,6 +145,19 @@ release_probe_parse(const char *out, struct release_probe *p)
 			done = true;
 		else if (strcmp(line, "busy") == 0)
 			p->busy = true;
+		else if (strcmp(line, "fifo") == 0)
+			p->fifo = true;
+		else if (strcmp(line, "nodelta") == 0)
+			p->nodelta = true;
+		else if (strcmp(line, "nobase") == 0) {
+			if (p->nobase == NULL)
+				p->nobase = xstrdup(v);
+		} else if (strcmp(line, "dpartial") == 0) {
+			long n;
+
+			if (parse_long(v, 0, (long)(~0UL >> 1), &n) == 0)
+				p->dpartial = (uint64_t)n;
+		}
 		else if (strcmp(line, "lock") == 0)
 			p->lock = strcmp(v, "ok") == 0 ? 1 : -1;
 	}
@@ -183,21 +220,60 @@ release_deploy_script(const struct release_deploy *d)
 	    d->step_timeout);
 	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
 	if (d->unpack) {
+		const char *up_sha = d->delta_sha256 != NULL ? d->delta_sha256 : d->sha256;
+		uint64_t up_size = d->delta_sha256 != NULL ? d->delta_size : d->size;
+
+		/* U: the upload (bundle or delta) with its hash and size; T: where it is unpacked. */
+		rel_assign(&b, "USHA", up_sha);
+		buf_addf(&b, "U=\".fleet/incoming/$USHA.partial\"; N=%llu; T=\".fleet/tmp/$ID.$$\"; ",
+		    (unsigned long long)up_size);
+		buf_adds(&b, "rm -rf \"$T\" \"releases/$ID\" \".fleet/installed/$ID\" \".fleet/failed/$ID\" && "
+		    "mkdir -p \"$T\" || exit 92; ");
 		if (d->upload) {
 			buf_adds(&b, "echo step=upload; ");
 			if (d->fresh)
-				buf_adds(&b, ": > \"$P\" || exit 90; ");
-			buf_adds(&b, "cat >> \"$P\" || { echo \"cannot write $R/$P\" >&2; exit 90; }; ");
-			buf_addf(&b, "s=$(wc -c < \"$P\"); if [ \"$s\" -ne %llu ]; then "
-			    "[ \"$s\" -gt %llu ] && rm -f \"$P\"; echo \"received $s of %llu bytes\" >&2; exit 90; fi; ",
-			    (unsigned long long)d->size, (unsigned long long)d->size, (unsigned long long)d->size);
+				buf_adds(&b, ": > \"$U\" || exit 90; ");
 		}
-		buf_adds(&b, "echo step=verify; set -- $(sha256sum \"$P\"); "
-		    "if [ \"$1\" != \"$SHA\" ]; then rm -f \"$P\"; echo \"checksum mismatch: got $1\" >&2; exit 91; fi; ");
-		buf_addf(&b, "echo step=unpack; T=\".fleet/tmp/$ID.$$\"; rm -rf \"$T\" \"releases/$ID\" "
-		    "\".fleet/installed/$ID\" \".fleet/failed/$ID\" && mkdir -p \"$T\" || exit 92; "
-		    "%s < \"$P\" | tar -xf - -C \"$T\" || { rm -rf \"$T\"; echo 'unpack failed' >&2; exit 92; }; "
-		    "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$P\"; ", rel_decompress(d->compression));
+		if (d->single_pass && d->upload) {
+			/*
+			 * One pass: what is already there and what arrives is written (appended), hashed through a
+			 * fifo and unpacked as it goes.  Nothing becomes a release unless the whole upload's hash is
+			 * right; a short upload stays for the next run to resume.
+			 */
+			buf_addf(&b, "F=\".fleet/tmp/f.$$\"; E=\".fleet/tmp/e.$$\"; rm -f \"$F\" \"$F.s\" \"$E\"; "
+			    "mkfifo \"$F\" || exit 92; sha256sum < \"$F\" > \"$F.s\" & sp=$!; "
+			    "{ { cat \"$U\" && tee -a \"$U\"; } || echo \"cannot write $R/$U\" >> \"$E\"; } | "
+			    "{ tee \"$F\" || echo tee >> \"$E\"; } | { %s || echo 'decompression failed' >> \"$E\"; } | "
+			    "{ tar -xf - -C \"$T\" || echo 'unpack failed' >> \"$E\"; }; : 3<>\"$F\"; wait $sp; ",
+			    rel_decompress(d->compression));
+			buf_adds(&b, "set -- $(cat \"$F.s\" 2>/dev/null); rm -f \"$F\" \"$F.s\"; s=$(wc -c < \"$U\"); "
+			    "if grep -q 'failed$' \"$E\" 2>/dev/null; then grep 'failed$' \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 92; fi; "
+			    "if grep -q '^cannot write' \"$E\" 2>/dev/null; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 90; fi; "
+			    "if [ \"$s\" -ne \"$N\" ]; then [ \"$s\" -gt \"$N\" ] && rm -f \"$U\"; rm -rf \"$T\" \"$E\"; "
+			    "echo \"received $s of $N bytes\" >&2; exit 90; fi; echo step=verify; "
+			    "if [ \"$1\" != \"$USHA\" ]; then rm -f \"$U\"; rm -rf \"$T\" \"$E\"; "
+			    "echo \"checksum mismatch: got $1\" >&2; exit 91; fi; echo step=unpack; "
+			    "if [ -s \"$E\" ]; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 92; fi; rm -f \"$E\"; ");
+		} else {
+			if (d->upload) {
+				buf_adds(&b, "cat >> \"$U\" || { echo \"cannot write $R/$U\" >&2; exit 90; }; ");
+				buf_adds(&b, "s=$(wc -c < \"$U\"); if [ \"$s\" -ne \"$N\" ]; then "
+				    "[ \"$s\" -gt \"$N\" ] && rm -f \"$U\"; echo \"received $s of $N bytes\" >&2; exit 90; fi; ");
+			}
+			buf_adds(&b, "echo step=verify; set -- $(sha256sum \"$U\"); "
+			    "if [ \"$1\" != \"$USHA\" ]; then rm -f \"$U\"; echo \"checksum mismatch: got $1\" >&2; exit 91; fi; ");
+			buf_addf(&b, "echo step=unpack; %s < \"$U\" | tar -xf - -C \"$T\" || "
+			    "{ rm -rf \"$T\"; echo 'unpack failed' >&2; exit 92; }; ", rel_decompress(d->compression));
+		}
+		if (d->delta_sha256 != NULL) {
+			/* The recipe copies what the terminal has; the whole tree is then checked file by file. */
+			buf_adds(&b, "echo step=assemble; D=\"$T\"; df() { echo \"delta: $*\" >&2; rm -rf \"$T\"; rm -f \"$U\"; "
+			    "exit 89; }; [ -f \"$T/x/recipe.sh\" ] || df 'no recipe in the delta'; . \"./$T/x/recipe.sh\"; "
+			    "(cd \"$T\" && sha256sum -c x/sums) > \"$T/x/check\" 2>&1 || { grep -v ': OK$' \"$T/x/check\" | "
+			    "head -n 3 >&2; df 'the assembled release does not match its manifest'; }; "
+			    "mv \"$T/r\" \"releases/$ID\" || exit 92; rm -rf \"$T\"; rm -f \"$U\"; ");
+		} else
+			buf_adds(&b, "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$U\"; ");
 		buf_adds(&b, "echo step=install; ");
 		if (d->install != NULL && *d->install != '\0') {
 			rel_hook(&b, "\"releases/$ID\"", d->install, d->step_timeout);
@@ -255,6 +331,7 @@ const char *
 release_failed_step(const char *out, int exit_code)
 {
 	switch (exit_code) {
+	case RELEASE_EXIT_DELTA: return "assemble";
 	case RELEASE_EXIT_UPLOAD: return "upload";
 	case RELEASE_EXIT_VERIFY: return "verify";
 	case RELEASE_EXIT_UNPACK: return "unpack";
@@ -269,7 +346,7 @@ release_failed_step(const char *out, int exit_code)
 	}
 	/* Killed (e.g. a step's deadline): the last step it announced. */
 	{
-		static const char *const steps[] = { "upload", "verify", "unpack", "install", "busy", "switch",
+		static const char *const steps[] = { "upload", "verify", "unpack", "assemble", "install", "busy", "switch",
 			"restart", "health", "prune", "done", NULL };
 		const char *last = NULL, *p = out;
 

@@ -8,6 +8,12 @@
  *   ROOT/COMPONENT/.fleet/failed/      <id> markers: install failed (kept for debugging until pruned)
  *   ROOT/COMPONENT/.fleet/tmp/         unpack and symlink staging
  *
+ * An upload is a full bundle or a delta archive (lib/delta): the delta is uploaded and checked the
+ * same way, unpacked, its recipe assembles the rest of the release from the releases already there,
+ * and the assembled tree is checked against every file's SHA-256 before it becomes releases/<id>.
+ * Where the terminal has mkfifo and tee, the archive is written, hashed and unpacked in one pass
+ * (read once); it still becomes a release only when its hash is right.
+ *
  * `current` is switched by creating the new link in a staging directory and renaming it over the old
  * one (works with busybox mv, which may lack -T), so there is never a moment without a valid current.
  * Pure: builds strings and parses output; every value is quoted with lib/shquote.
@@ -20,6 +26,7 @@
 
 /* Exit codes of the deploy script: the step that failed. */
 enum {
+	RELEASE_EXIT_DELTA = 89,        /* the delta could not be assembled or checked: send the full bundle */
 	RELEASE_EXIT_UPLOAD = 90,
 	RELEASE_EXIT_VERIFY = 91,
 	RELEASE_EXIT_UNPACK = 92,
@@ -40,6 +47,10 @@ struct release_probe {
 	uint64_t partial;     /* bytes of <sha256>.partial already there */
 	int lock;             /* 0 no lock asked, 1 taken, -1 held by another run */
 	bool busy;            /* the busy command exited 75 */
+	uint64_t dpartial;    /* bytes of the delta's <sha256>.partial already there */
+	char *nobase;         /* first base release the delta needs that is not installed there, or NULL */
+	bool nodelta;         /* lacks cp or dd: no delta */
+	bool fifo;            /* has mkfifo and tee: single-pass upload */
 };
 void release_probe_free(struct release_probe *p);
 
@@ -48,6 +59,10 @@ void release_probe_free(struct release_probe *p);
  * last when not NULL, and "busy=1" printed when it exits 75. */
 char *release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
     const char *compression, const char *lock_snippet, const char *busy, long timeout);
+/* The same, also asking about a delta (delta_sha256 and the NULL-terminated ids of its bases). */
+char *release_probe_delta_script(const char *root, const char *component, const char *id, const char *sha256,
+    const char *compression, const char *lock_snippet, const char *busy, long timeout, const char *delta_sha256,
+    const char *const *bases);
 /* Parse its stdout.  0, or -1 when the output is not what the script prints. */
 int release_probe_parse(const char *out, struct release_probe *p);
 
@@ -55,7 +70,10 @@ struct release_deploy {
 	const char *root, *component;
 	const char *id, *version, *sha256, *compression;
 	uint64_t size;            /* archive bytes */
-	bool upload;              /* stdin carries the archive from offset `partial` */
+	const char *delta_sha256; /* set: what travels is this delta archive instead of the bundle */
+	uint64_t delta_size;
+	bool single_pass;         /* the terminal has mkfifo and tee */
+	bool upload;              /* stdin carries the archive (bundle or delta) from offset `partial` */
 	bool fresh;               /* empty the partial file first (upload from offset 0) */
 	bool unpack;              /* false when releases/<id> is installed already: switch only */
 	const char *previous;     /* release id current pointed at ("" = none) */

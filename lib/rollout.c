@@ -195,9 +195,7 @@ rollout_result_clear(struct host_result *r)
 static void
 rollout_outcome_clear(struct deploy_outcome *o)
 {
-	free(o->previous);
-	free(o->plan);
-	memset(o, 0, sizeof(*o));
+	deploy_outcome_clear(o);
 }
 
 static bool

@@ -1011,6 +1011,13 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 			}
 		}
 		eof = libssh2_channel_eof(ch);
+		/* The command ended without reading all its input (it failed early): stop sending, or the
+		 * writes would wait for a window that never opens again. */
+		if (eof && stdin_open) {
+			stdin_open = false;
+			stdin_eof_sent = true;
+			wlen = woff = 0;
+		}
 		if (eof && stdin_eof_sent)
 			break;
 		if (!progress) {
