@@ -100,8 +100,8 @@ struct inv_index {
 	struct inv_slot {
 		const char *name;    /* borrowed from the host or group */
 		void *ptr;
-	} *hslots, *gslots;
-	size_t hcap, gcap, hcount, gcount;
+	} *hslots, *gslots, *sslots;     /* hosts, groups, interned setting strings (owned) */
+	size_t hcap, gcap, scap, hcount, gcount, scount;
 };
 
 enum inv_sec_type { SEC_FLEET, SEC_GROUP, SEC_HOST };
@@ -113,9 +113,30 @@ struct inv_section {
 	int line;
 	size_t group;                    /* SEC_GROUP: index into ctx->grp */
 	struct inv_host *host;           /* SEC_HOST */
-	char *val[K__COUNT];
-	int vline[K__COUNT];
+	struct inv_kv {                  /* the keys it set, in order (few: a list, not an array per key) */
+		int key, line;
+		char *val;
+	} *kv;
+	size_t nkv;
 };
+
+/* The value section s gave key k, or NULL. */
+static struct inv_kv *
+sec_kv(const struct inv_section *s, int k)
+{
+	for (size_t i = 0; i < s->nkv; i++)
+		if (s->kv[i].key == k)
+			return &s->kv[i];
+	return NULL;
+}
+
+static const char *
+sec_val(const struct inv_section *s, int k)
+{
+	const struct inv_kv *kv = sec_kv(s, k);
+
+	return kv != NULL ? kv->val : NULL;
+}
 
 /* Group data only the loader needs. */
 struct inv_grp {
@@ -126,7 +147,9 @@ struct inv_grp {
 	size_t *incl;                    /* included groups, indices into ctx->grp */
 	int *incl_line;
 	size_t nincl;
-	char *done;                      /* transitive membership, one byte per host, or NULL */
+	size_t *mem;                     /* transitive members, host indices in inventory order */
+	size_t nmem;
+	size_t pub;                      /* index in inv->groups once defined */
 	int state;                       /* 0 new, 1 on the DFS path, 2 done */
 };
 
@@ -155,10 +178,14 @@ struct inv_load {
 	bool cur_has_key;                /* mirrors inih's prev_name: an indented line continues */
 	bool continuation;               /* the line just read continues the previous key */
 	int last_key;                    /* key of the last key line in cur, or -1 */
+	size_t last_len, last_cap;       /* its value's length and allocation: continuations append in place */
 
 	struct inv_grp *grp;
-	size_t ngrp;
-	char **host_addr;                /* per host: address from a [host:] section, for conflicts */
+	size_t ngrp, grp_alloc;
+	struct inv_slot *grpslots;       /* group name -> index + 1 into grp */
+	size_t grpcap, grpcount;
+	size_t *pub_grp;                 /* inv->groups[i] is grp[pub_grp[i]] */
+	char **host_addr;                /* per host: address from a [host:] section, for conflicts (interned) */
 	int *host_addr_line;
 	size_t host_alloc;
 
@@ -533,14 +560,33 @@ inventory_value(int key, const char *value, const char *loc, char **out, char **
 	return 0;
 }
 
-static void
-inventory_setting_set(struct inv_setting *s, const char *value, char *origin, enum inv_origin_kind kind)
+/*
+ * Settings' values and origins are interned: 100,000 hosts of one group share one "600" and one
+ * "fleet.ini:12" instead of holding 58 small allocations each.  The pool owns them (inventory_free).
+ */
+static char *
+inventory_intern(struct inv_index *pool, const char *str)
 {
-	free(s->value);
-	free(s->origin);
-	s->value = xstrdup(value);
-	s->origin = origin;
-	s->kind = kind;
+	char *p;
+
+	if (str == NULL)
+		return NULL;
+	if ((p = inventory_index_get(pool->sslots, pool->scap, str)) != NULL)
+		return p;
+	p = xstrdup(str);
+	inventory_index_put(&pool->sslots, &pool->scap, &pool->scount, p, p);
+	return p;
+}
+
+/* origin is taken (freed here). */
+static void
+inventory_setting_set(struct inv_index *pool, struct inv_host *h, int k, const char *value, char *origin,
+    enum inv_origin_kind kind)
+{
+	h->set[k].value = inventory_intern(pool, value);
+	h->set[k].origin = inventory_intern(pool, origin);
+	h->kind[k] = (unsigned char)kind;
+	free(origin);
 }
 
 /* ---- building hosts and groups while reading ---- */
@@ -577,22 +623,29 @@ static size_t
 inventory_grp_get(struct inv_load *ctx, const char *name, int line)
 {
 	struct inv_group *g;
+	uintptr_t found = (uintptr_t)inventory_index_get(ctx->grpslots, ctx->grpcap, name);
 	size_t i;
 
-	for (i = 0; i < ctx->ngrp; i++)
-		if (strcmp(ctx->grp[i].name, name) == 0)
-			break;
-	if (i == ctx->ngrp) {
-		ctx->grp = xrealloc(ctx->grp, (ctx->ngrp + 1) * sizeof(*ctx->grp));
-		memset(&ctx->grp[ctx->ngrp], 0, sizeof(*ctx->grp));
-		ctx->grp[ctx->ngrp].name = xstrdup(name);
-		ctx->ngrp++;
+	if (found != 0)
+		i = (size_t)found - 1;
+	else {
+		if (ctx->ngrp == ctx->grp_alloc) {
+			ctx->grp_alloc = ctx->grp_alloc ? 2 * ctx->grp_alloc : 16;
+			ctx->grp = xrealloc(ctx->grp, ctx->grp_alloc * sizeof(*ctx->grp));
+		}
+		i = ctx->ngrp++;
+		memset(&ctx->grp[i], 0, sizeof(*ctx->grp));
+		ctx->grp[i].name = xstrdup(name);
+		inventory_index_put(&ctx->grpslots, &ctx->grpcap, &ctx->grpcount, ctx->grp[i].name, (void *)(uintptr_t)(i + 1));
 	}
 	if (line != 0 && ctx->grp[i].line == 0) {
 		ctx->grp[i].line = line;
 		g = xcalloc(1, sizeof(*g));
 		g->name = xstrdup(name);
 		ctx->inv->groups = xrealloc(ctx->inv->groups, (ctx->inv->ngroups + 1) * sizeof(*ctx->inv->groups));
+		ctx->pub_grp = xrealloc(ctx->pub_grp, (ctx->inv->ngroups + 1) * sizeof(*ctx->pub_grp));
+		ctx->pub_grp[ctx->inv->ngroups] = i;
+		ctx->grp[i].pub = ctx->inv->ngroups;
 		ctx->inv->groups[ctx->inv->ngroups++] = g;
 		inventory_index_put(&ctx->inv->index->gslots, &ctx->inv->index->gcap, &ctx->inv->index->gcount,
 		    g->name, g);
@@ -648,7 +701,8 @@ inventory_section_start(struct inv_load *ctx, const char *s)
 			inventory_error(ctx, ctx->lineno, "'all' is reserved and cannot name a group");
 			goto out;
 		}
-		sec->name = xstrdup(name);
+		if (sec->type != SEC_HOST)   /* a host section names its host: h->name (100,000 copies less) */
+			sec->name = xstrdup(name);
 	}
 	if (sec->type == SEC_GROUP)
 		sec->group = inventory_grp_get(ctx, name, ctx->lineno);
@@ -675,8 +729,10 @@ inventory_finish_key(struct inv_load *ctx)
 
 	if (ctx->cur == NULL || k < 0)
 		return 0;
-	if (ctx->cur->val[k] != NULL && ctx->cur->val[k][0] == '\0')
-		return inventory_error(ctx, ctx->cur->vline[k], "empty value for '%s'", inv_keys[k].name);
+	const struct inv_kv *kv = ctx->cur != NULL && k >= 0 ? sec_kv(ctx->cur, k) : NULL;
+
+	if (kv != NULL && kv->val[0] == '\0')
+		return inventory_error(ctx, kv->line, "empty value for '%s'", inv_keys[k].name);
 	return 0;
 }
 
@@ -839,6 +895,7 @@ inventory_handler(void *user, const char *section, const char *name, const char 
 	struct inv_section *sec = ctx->cur;
 	char *value, *c, *norm = NULL, *cause = NULL, *loc = NULL;
 	const struct inv_keyinfo *ki;
+	struct inv_kv *kv = NULL;
 	int k, rc = 0;
 
 	(void)section;   /* the reader tracks sections itself (inih truncates long names) */
@@ -856,19 +913,26 @@ inventory_handler(void *user, const char *section, const char *name, const char 
 			goto out;
 		}
 		ki = &inv_keys[k];
+		if ((kv = sec_kv(sec, k)) == NULL) {
+			inventory_error(ctx, ctx->lineno, "indented line continues no key");
+			goto out;
+		}
 		if (!(ki->flags & (KF_CMD | KF_LIST))) {
 			inventory_error(ctx, ctx->lineno, "'%s' takes a single line (an indented line continues "
 			    "the value above it)", ki->name);
 			goto out;
 		}
-		if (sec->val[k][0] == '\0') {
-			free(sec->val[k]);
-			sec->val[k] = xstrdup(value);
-		} else {
-			char *joined = xasprintf("%s%s%s", sec->val[k], (ki->flags & KF_CMD) ? "\n" : ", ", value);
+		{
+			/* Appended in place with room doubled when needed: a 100,000-line list stays linear. */
+			size_t add = strlen(value), sep = ctx->last_len > 0 ? ((ki->flags & KF_CMD) ? 1 : 2) : 0;
 
-			free(sec->val[k]);
-			sec->val[k] = joined;
+			if (ctx->last_len + sep + add + 1 > ctx->last_cap) {
+				ctx->last_cap = 2 * (ctx->last_len + sep + add + 1);
+				kv->val = xrealloc(kv->val, ctx->last_cap);
+			}
+			memcpy(kv->val + ctx->last_len, (ki->flags & KF_CMD) ? "\n" : ", ", sep);
+			memcpy(kv->val + ctx->last_len + sep, value, add + 1);
+			ctx->last_len += sep + add;
 		}
 	} else {
 		if (sec == NULL) {
@@ -888,14 +952,19 @@ inventory_handler(void *user, const char *section, const char *name, const char 
 			inventory_error(ctx, ctx->lineno, "'%s' belongs in a [group:NAME] section", name);
 			goto out;
 		}
-		if (sec->val[k] != NULL) {
+		if ((kv = sec_kv(sec, k)) != NULL) {
 			inventory_error(ctx, ctx->lineno, "'%s' repeated in this section (first at line %d)",
-			    name, sec->vline[k]);
+			    name, kv->line);
 			goto out;
 		}
-		sec->val[k] = xstrdup(value);
-		sec->vline[k] = ctx->lineno;
+		sec->kv = xrealloc(sec->kv, (sec->nkv + 1) * sizeof(*sec->kv));
+		sec->kv[sec->nkv].key = k;
+		sec->kv[sec->nkv].line = ctx->lineno;
+		sec->kv[sec->nkv].val = xstrdup(value);
+		kv = &sec->kv[sec->nkv++];
 		ctx->last_key = k;
+		ctx->last_len = strlen(value);
+		ctx->last_cap = ctx->last_len + 1;
 	}
 
 	/* Validate what has accumulated so far; an empty first line may be continued. */
@@ -905,9 +974,9 @@ inventory_handler(void *user, const char *section, const char *name, const char 
 	} else if (k == K_GROUPS) {
 		if (inventory_add_includes(ctx, sec->group, value) != 0)
 			goto out;
-	} else if (sec->val[k][0] != '\0') {
+	} else if (kv->val[0] != '\0') {
 		loc = xasprintf("%s:%d", ctx->path, ctx->lineno);
-		if (inventory_value(k, sec->val[k], loc, &norm, &cause) != 0) {
+		if (inventory_value(k, kv->val, loc, &norm, &cause) != 0) {
 			if (ctx->err == NULL) {
 				ctx->err = cause;
 				ctx->errline = ctx->lineno;
@@ -920,11 +989,10 @@ inventory_handler(void *user, const char *section, const char *name, const char 
 
 			if (ctx->host_addr[o] != NULL && strcmp(ctx->host_addr[o], norm) != 0) {
 				inventory_error(ctx, ctx->lineno, "host '%s' defined again with address '%s' "
-				    "(line %d says '%s')", sec->name, norm, ctx->host_addr_line[o], ctx->host_addr[o]);
+				    "(line %d says '%s')", sec->host->name, norm, ctx->host_addr_line[o], ctx->host_addr[o]);
 				goto out;
 			}
-			free(ctx->host_addr[o]);
-			ctx->host_addr[o] = xstrdup(norm);
+			ctx->host_addr[o] = inventory_intern(ctx->inv->index, norm);   /* the pool owns it */
 			ctx->host_addr_line[o] = ctx->lineno;
 		}
 	}
@@ -939,19 +1007,42 @@ out:
 
 /* ---- resolution ---- */
 
-/* Transitive members of group gi into its `done` byte map; cycles are errors. */
 static int
-inventory_group_members(struct inv_load *ctx, size_t gi)
+inventory_cmp_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Add host index h to g's members unless seen (one mark byte per host, cleared by the caller). */
+static void
+inventory_member_add(struct inv_grp *g, size_t *alloc, char *seen, size_t h)
+{
+	if (seen[h])
+		return;
+	seen[h] = 1;
+	if (g->nmem == *alloc) {
+		*alloc = *alloc ? 2 * *alloc : 16;
+		g->mem = xrealloc(g->mem, *alloc * sizeof(*g->mem));
+	}
+	g->mem[g->nmem++] = h;
+}
+
+/*
+ * Transitive members of group gi as a sorted list of host indices; cycles are errors.  seen is a
+ * zeroed byte per host, zeroed again on return: the work is linear in the members, not in the hosts
+ * times the groups.
+ */
+static int
+inventory_group_members(struct inv_load *ctx, size_t gi, char *seen)
 {
 	struct inv_grp *g = &ctx->grp[gi];
-	size_t i, j, n = ctx->inv->nhosts;
+	size_t i, j, alloc = 0;
 
 	if (g->state == 2)
 		return 0;
 	g->state = 1;
-	g->done = xcalloc(n ? n : 1, 1);
-	for (i = 0; i < g->nhosts; i++)
-		g->done[g->hosts[i]] = 1;
 	for (i = 0; i < g->nincl; i++) {
 		struct inv_grp *in = &ctx->grp[g->incl[i]];
 
@@ -963,12 +1054,21 @@ inventory_group_members(struct inv_load *ctx, size_t gi)
 		if (in->state == 1)
 			return inventory_error(ctx, g->incl_line[i], "group '%s' includes '%s', which includes "
 			    "'%s' (a cycle)", g->name, in->name, g->name);
-		if (inventory_group_members(ctx, g->incl[i]) != 0)
+		if (inventory_group_members(ctx, g->incl[i], seen) != 0)
 			return -1;
-		g = &ctx->grp[gi];
-		for (j = 0; j < n; j++)
-			g->done[j] |= in->done[j];
 	}
+	for (i = 0; i < g->nhosts; i++)
+		inventory_member_add(g, &alloc, seen, g->hosts[i]);
+	for (i = 0; i < g->nincl; i++) {
+		const struct inv_grp *in = &ctx->grp[g->incl[i]];
+
+		for (j = 0; j < in->nmem; j++)
+			inventory_member_add(g, &alloc, seen, in->mem[j]);
+	}
+	for (i = 0; i < g->nmem; i++)
+		seen[g->mem[i]] = 0;
+	if (g->nmem > 1)
+		qsort(g->mem, g->nmem, sizeof(*g->mem), inventory_cmp_index);
 	g->state = 2;
 	return 0;
 }
@@ -977,42 +1077,46 @@ static int
 inventory_build_groups(struct inv_load *ctx)
 {
 	struct inventory *inv = ctx->inv;
-	size_t gi, i, *ngroups;
+	size_t gi, i, *ngroups, *alloc;
+	char *seen = xcalloc(inv->nhosts ? inv->nhosts : 1, 1);
+	int rc = -1;
 
-	for (gi = 0; gi < ctx->ngrp; gi++)
-		if (ctx->grp[gi].line != 0 && inventory_group_members(ctx, gi) != 0)
-			return -1;
 	ngroups = xcalloc(inv->nhosts ? inv->nhosts : 1, sizeof(*ngroups));
-	for (i = 0; i < inv->nhosts; i++) {
+	alloc = xcalloc(inv->nhosts ? inv->nhosts : 1, sizeof(*alloc));
+	for (gi = 0; gi < ctx->ngrp; gi++)
+		if (ctx->grp[gi].line != 0 && inventory_group_members(ctx, gi, seen) != 0)
+			goto out;
+	for (i = 0; i < inv->nhosts; i++)
 		inv->hosts[i]->groups = xcalloc(1, sizeof(char *));
-	}
-	/* inv->groups holds defined groups in definition order, same names as ctx->grp minus pending. */
+	/* inv->groups holds defined groups in definition order. */
 	for (gi = 0; gi < inv->ngroups; gi++) {
 		struct inv_group *g = inv->groups[gi];
-		struct inv_grp *cg = NULL;
-		size_t m = 0, k;
+		const struct inv_grp *cg = &ctx->grp[ctx->pub_grp[gi]];
 
-		for (k = 0; k < ctx->ngrp; k++)
-			if (strcmp(ctx->grp[k].name, g->name) == 0)
-				cg = &ctx->grp[k];
-		for (i = 0; cg != NULL && i < inv->nhosts; i++)
-			m += cg->done[i] ? 1 : 0;
-		g->members = xcalloc(m + 1, sizeof(char *));
-		m = 0;
-		for (i = 0; cg != NULL && i < inv->nhosts; i++) {
-			if (!cg->done[i])
-				continue;
-			g->members[m++] = xstrdup(inv->hosts[i]->name);
-			strv_push(&inv->hosts[i]->groups, &ngroups[i], xstrdup(g->name));
+		g->members = xcalloc(cg->nmem + 1, sizeof(char *));
+		for (i = 0; i < cg->nmem; i++) {
+			size_t h = cg->mem[i];
+
+			g->members[i] = xstrdup(inv->hosts[h]->name);
+			/* strv_push would walk the list each time: append with doubling */
+			if (ngroups[h] + 2 > alloc[h]) {
+				alloc[h] = alloc[h] ? 2 * alloc[h] : 4;
+				inv->hosts[h]->groups = xrealloc(inv->hosts[h]->groups, alloc[h] * sizeof(char *));
+			}
+			inv->hosts[h]->groups[ngroups[h]++] = xstrdup(g->name);
+			inv->hosts[h]->groups[ngroups[h]] = NULL;
 		}
 		if (inventory_find(inv, g->name) != NULL) {
-			free(ngroups);
-			return inventory_error(ctx, cg != NULL ? cg->line : 0, "'%s' names both a group and a host",
-			    g->name);
+			inventory_error(ctx, cg->line, "'%s' names both a group and a host", g->name);
+			goto out;
 		}
 	}
+	rc = 0;
+out:
 	free(ngroups);
-	return 0;
+	free(alloc);
+	free(seen);
+	return rc;
 }
 
 static char *
@@ -1028,7 +1132,7 @@ inventory_local_user(void)
 }
 
 static void
-inventory_defaults(struct inv_host *h, const char *user, const char *known_hosts)
+inventory_defaults(struct inv_index *pool, struct inv_host *h, const char *user, const char *known_hosts)
 {
 	static const struct { int key; const char *value; } defs[] = {
 		{ INV_PORT, "22" }, { INV_ROOT, "/opt/fleet" }, { INV_KEEP, "5" },
@@ -1041,13 +1145,16 @@ inventory_defaults(struct inv_host *h, const char *user, const char *known_hosts
 	};
 	size_t i;
 
-	inventory_setting_set(&h->set[INV_ADDRESS], h->name, xstrdup("default"), INV_FROM_DEFAULT);
+	/* the address defaults to the name: borrowed from the host, not a pool copy of every name */
+	h->set[INV_ADDRESS].value = h->name;
+	h->set[INV_ADDRESS].origin = inventory_intern(pool, "default");
+	h->kind[INV_ADDRESS] = INV_FROM_DEFAULT;
 	if (user != NULL)
-		inventory_setting_set(&h->set[INV_USER], user, xstrdup("default"), INV_FROM_DEFAULT);
+		inventory_setting_set(pool, h, INV_USER, user, xstrdup("default"), INV_FROM_DEFAULT);
 	if (known_hosts != NULL)
-		inventory_setting_set(&h->set[INV_KNOWN_HOSTS], known_hosts, xstrdup("default"), INV_FROM_DEFAULT);
+		inventory_setting_set(pool, h, INV_KNOWN_HOSTS, known_hosts, xstrdup("default"), INV_FROM_DEFAULT);
 	for (i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-		inventory_setting_set(&h->set[defs[i].key], defs[i].value, xstrdup("default"), INV_FROM_DEFAULT);
+		inventory_setting_set(pool, h, defs[i].key, defs[i].value, xstrdup("default"), INV_FROM_DEFAULT);
 }
 
 /* Apply a section's host keys to h.  skip_conn: leave address/user/port/jump alone (implicit hops). */
@@ -1059,22 +1166,24 @@ inventory_apply_section(struct inv_load *ctx, const struct inv_section *sec, str
 	int k;
 
 	for (k = 0; k < INV__COUNT; k++) {
-		if (sec->val[k] == NULL)
+		const struct inv_kv *kv = sec_kv(sec, k);
+
+		if (kv == NULL)
 			continue;
 		if (skip_conn && (k == INV_ADDRESS || k == INV_USER || k == INV_PORT || k == INV_JUMP))
 			continue;
-		loc = xasprintf("%s:%d", ctx->path, sec->vline[k]);
+		loc = xasprintf("%s:%d", ctx->path, kv->line);
 		/* Validated when read; normalised again here (tilde expansion, list form). */
-		if (inventory_value(k, sec->val[k], loc, &norm, &cause) != 0) {
+		if (inventory_value(k, kv->val, loc, &norm, &cause) != 0) {
 			free(loc);
 			if (ctx->err == NULL)
 				ctx->err = cause;
 			else
 				free(cause);
-			ctx->errline = sec->vline[k];
+			ctx->errline = kv->line;
 			return -1;
 		}
-		inventory_setting_set(&h->set[k], norm, loc, kind);
+		inventory_setting_set(ctx->inv->index, h, k, norm, loc, kind);
 		free(norm);
 		norm = NULL;
 	}
@@ -1100,7 +1209,7 @@ inventory_apply_overrides(struct inv_load *ctx, struct inv_host *h)
 			ctx->err = cause;
 			return -1;
 		}
-		inventory_setting_set(&h->set[k], norm, xstrdup("-o"), INV_FROM_CLI);
+		inventory_setting_set(ctx->inv->index, h, k, norm, xstrdup("-o"), INV_FROM_CLI);
 		free(norm);
 		norm = NULL;
 	}
@@ -1126,7 +1235,7 @@ static const struct { enum sshcfg_key s; enum inv_key k; } inv_sshmap[] = {
 static bool
 inventory_unset(const struct inv_host *h, int k)
 {
-	return h->set[k].value == NULL || h->set[k].kind == INV_FROM_DEFAULT;
+	return h->set[k].value == NULL || h->kind[k] == INV_FROM_DEFAULT;
 }
 
 /* Fill h's keys that fleet.ini and -o left alone from ssh_config.  port/user: known so far. */
@@ -1167,7 +1276,7 @@ inventory_apply_ssh(struct inv_load *ctx, struct inv_host *h, const char *user, 
 			goto out;
 		}
 		free(v);
-		inventory_setting_set(&h->set[k], norm, xstrdup(sv->origin != NULL ? sv->origin : "ssh_config"),
+		inventory_setting_set(ctx->inv->index, h, k, norm, xstrdup(sv->origin != NULL ? sv->origin : "ssh_config"),
 		    INV_FROM_SSH_CONFIG);
 		free(norm);
 		norm = NULL;
@@ -1178,7 +1287,7 @@ inventory_apply_ssh(struct inv_load *ctx, struct inv_host *h, const char *user, 
 		buf_init(&b, 0);
 		for (i = 0; i < res.nidentity_files; i++)
 			buf_addf(&b, "%s%s", i > 0 ? ", " : "", res.identity_files[i].value);
-		inventory_setting_set(&h->set[INV_IDENTITY], b.data,
+		inventory_setting_set(ctx->inv->index, h, INV_IDENTITY, b.data,
 		    xstrdup(res.identity_files[0].origin != NULL ? res.identity_files[0].origin : "ssh_config"),
 		    INV_FROM_SSH_CONFIG);
 		buf_free(&b);
@@ -1293,7 +1402,7 @@ inventory_implicit(struct inv_load *ctx, const char *name, const char *user, int
 		const char *home = inventory_home();
 		char *kh = home != NULL ? xasprintf("%s/.ssh/known_hosts", home) : NULL;
 
-		inventory_defaults(h, luser, kh);
+		inventory_defaults(ctx->inv->index, h, luser, kh);
 		free(kh);
 	}
 	free(luser);
@@ -1305,14 +1414,14 @@ inventory_implicit(struct inv_load *ctx, const char *name, const char *user, int
 	if (inventory_apply_ssh(ctx, h, user, port) != 0)
 		return -1;
 	if (user != NULL)
-		inventory_setting_set(&h->set[INV_USER], user, xstrdup(origin), INV_FROM_SSH_CONFIG);
+		inventory_setting_set(ctx->inv->index, h, INV_USER, user, xstrdup(origin), INV_FROM_SSH_CONFIG);
 	if (port != 0) {
 		portstr = xasprintf("%d", port);
-		inventory_setting_set(&h->set[INV_PORT], portstr, xstrdup(origin), INV_FROM_SSH_CONFIG);
+		inventory_setting_set(ctx->inv->index, h, INV_PORT, portstr, xstrdup(origin), INV_FROM_SSH_CONFIG);
 		free(portstr);
 	}
 	if (forced != NULL) {
-		inventory_setting_set(&h->set[INV_JUMP], forced->name, xstrdup(origin), INV_FROM_SSH_CONFIG);
+		inventory_setting_set(ctx->inv->index, h, INV_JUMP, forced->name, xstrdup(origin), INV_FROM_SSH_CONFIG);
 		h->jump = forced;
 	} else if (h->set[INV_JUMP].value != NULL && strcmp(h->set[INV_JUMP].value, "none") != 0) {
 		if (inventory_proxyjump(ctx, h->set[INV_JUMP].value, h->set[INV_JUMP].origin, depth + 1,
@@ -1423,7 +1532,7 @@ inventory_resolve_jumps(struct inv_load *ctx)
 
 		if (s->value == NULL || strcmp(s->value, "none") == 0)
 			continue;
-		if (s->kind == INV_FROM_SSH_CONFIG) {
+		if (h->kind[INV_JUMP] == INV_FROM_SSH_CONFIG) {
 			if (inventory_proxyjump(ctx, s->value, s->origin, 0, &h->jump) != 0)
 				return -1;
 			continue;
@@ -1454,7 +1563,7 @@ inventory_resolve(struct inv_load *ctx)
 	if ((home = inventory_home()) != NULL)
 		kh = xasprintf("%s/.ssh/known_hosts", home);
 	for (i = 0; i < inv->nhosts; i++)
-		inventory_defaults(inv->hosts[i], luser, kh);
+		inventory_defaults(inv->index, inv->hosts[i], luser, kh);
 
 	/* [fleet] < [group:] in section order < [host:] < -o */
 	for (i = 0; i < ctx->nsec; i++)
@@ -1466,15 +1575,25 @@ inventory_resolve(struct inv_load *ctx)
 		if (ctx->sec[i]->type != SEC_GROUP)
 			continue;
 		gi = ctx->sec[i]->group;
-		for (j = 0; j < inv->nhosts; j++)
-			if (ctx->grp[gi].done[j] && inventory_apply_section(ctx, ctx->sec[i], inv->hosts[j],
-			    INV_FROM_GROUP, false) != 0)
+		for (j = 0; j < ctx->grp[gi].nmem; j++)
+			if (inventory_apply_section(ctx, ctx->sec[i], inv->hosts[ctx->grp[gi].mem[j]], INV_FROM_GROUP,
+			    false) != 0)
 				goto out;
 	}
-	for (i = 0; i < ctx->nsec; i++)
-		if (ctx->sec[i]->type == SEC_HOST && inventory_apply_section(ctx, ctx->sec[i], ctx->sec[i]->host,
-		    INV_FROM_HOST, false) != 0)
+	for (i = 0; i < ctx->nsec; i++) {
+		struct inv_section *sec = ctx->sec[i];
+
+		if (sec->type != SEC_HOST)
+			continue;
+		if (inventory_apply_section(ctx, sec, sec->host, INV_FROM_HOST, false) != 0)
 			goto out;
+		/* applied once, to its one host: its text is not needed again (100,000 sections) */
+		for (j = 0; j < sec->nkv; j++)
+			free(sec->kv[j].val);
+		free(sec->kv);
+		sec->kv = NULL;
+		sec->nkv = 0;
+	}
 	for (j = 0; j < inv->nhosts; j++)
 		if (inventory_apply_overrides(ctx, inv->hosts[j]) != 0)
 			goto out;
@@ -1490,8 +1609,8 @@ inventory_resolve(struct inv_load *ctx)
 		}
 		for (j = 0; j < inv->nhosts; j++) {
 			struct inv_host *h = inv->hosts[j];
-			const char *u = h->set[INV_USER].kind != INV_FROM_DEFAULT ? h->set[INV_USER].value : NULL;
-			int port = h->set[INV_PORT].kind != INV_FROM_DEFAULT ? (int)inv_get_long(h, INV_PORT) : 0;
+			const char *u = h->kind[INV_USER] != INV_FROM_DEFAULT ? h->set[INV_USER].value : NULL;
+			int port = h->kind[INV_PORT] != INV_FROM_DEFAULT ? (int)inv_get_long(h, INV_PORT) : 0;
 
 			if (inventory_apply_ssh(ctx, h, u, port) != 0)
 				goto out;
@@ -1520,8 +1639,8 @@ inventory_fleet_keys(struct inv_load *ctx)
 		if (ctx->sec[i]->type != SEC_FLEET)
 			continue;
 		for (int k = K_STATE_DIR; k <= K_ON_FAILURE; k++)
-			if (ctx->sec[i]->val[k] != NULL)
-				v[k] = ctx->sec[i]->val[k];
+			if (sec_val(ctx->sec[i], k) != NULL)
+				v[k] = sec_val(ctx->sec[i], k);
 	}
 	if (v[K_SSH_CONFIG] != NULL && inventory_value(K_SSH_CONFIG, v[K_SSH_CONFIG], ctx->path, &inv->ssh_config,
 	    &cause) != 0)
@@ -1565,8 +1684,9 @@ inventory_load_free(struct inv_load *ctx)
 	size_t i;
 
 	for (i = 0; i < ctx->nsec; i++) {
-		for (int k = 0; k < K__COUNT; k++)
-			free(ctx->sec[i]->val[k]);
+		for (size_t k = 0; k < ctx->sec[i]->nkv; k++)
+			free(ctx->sec[i]->kv[k].val);
+		free(ctx->sec[i]->kv);
 		free(ctx->sec[i]->name);
 		free(ctx->sec[i]);
 	}
@@ -1576,11 +1696,11 @@ inventory_load_free(struct inv_load *ctx)
 		free(ctx->grp[i].hosts);
 		free(ctx->grp[i].incl);
 		free(ctx->grp[i].incl_line);
-		free(ctx->grp[i].done);
+		free(ctx->grp[i].mem);
 	}
 	free(ctx->grp);
-	for (i = 0; i < ctx->host_alloc; i++)
-		free(ctx->host_addr[i]);
+	free(ctx->grpslots);
+	free(ctx->pub_grp);
 	free(ctx->host_addr);
 	free(ctx->host_addr_line);
 	for (i = 0; i < ctx->nhops; i++)
@@ -1641,14 +1761,9 @@ out:
 static void
 inventory_host_free(struct inv_host *h)
 {
-	int k;
-
 	if (h == NULL)
 		return;
-	for (k = 0; k < INV__COUNT; k++) {
-		free(h->set[k].value);
-		free(h->set[k].origin);
-	}
+	/* set[].value and .origin belong to the intern pool */
 	free(h->name);
 	strv_free(h->groups);
 	free(h->warning);
@@ -1675,6 +1790,9 @@ inventory_free(struct inventory *inv)
 	}
 	free(inv->groups);
 	if (inv->index != NULL) {
+		for (i = 0; i < inv->index->scap; i++)
+			free((char *)inv->index->sslots[i].ptr);
+		free(inv->index->sslots);
 		free(inv->index->hslots);
 		free(inv->index->gslots);
 		free(inv->index);

@@ -53,10 +53,9 @@ enum inv_key {
 /* Where an effective value came from. */
 enum inv_origin_kind { INV_FROM_DEFAULT, INV_FROM_SSH_CONFIG, INV_FROM_FLEET, INV_FROM_GROUP, INV_FROM_HOST, INV_FROM_CLI };
 
-struct inv_setting {
+struct inv_setting {  /* both interned: owned by the inventory, shared between hosts */
 	char *value;      /* NULL = unset */
 	char *origin;     /* "fleet.ini:12", "-o", "/root/.ssh/config:40", "default" */
-	enum inv_origin_kind kind;
 };
 
 struct inv_host {
@@ -65,6 +64,7 @@ struct inv_host {
 	bool implicit;                   /* created for a ProxyJump hop, not selectable */
 	char **groups;                   /* NULL-terminated, names of groups the host belongs to (direct or included) */
 	struct inv_setting set[INV__COUNT];
+	unsigned char kind[INV__COUNT];  /* enum inv_origin_kind of each setting (apart: 100,000 hosts are 23 MB smaller) */
 	struct inv_host *jump;           /* resolved INV_JUMP (borrowed), NULL for none; use this, not the
 	                                    INV_JUMP string, which may be "none" or a ProxyJump chain */
 	char *warning;                   /* e.g. unsupported ssh_config Match/ProxyCommand affecting this host, or NULL */

@@ -215,7 +215,7 @@ test_builtin_defaults_have_origin_default(void)
 		CHECK(inv_get(h, INV_IDENTITY) == NULL);
 		CHECK(inv_get(h, INV_INSTALL) == NULL);
 		CHECK_STR(h->set[INV_PORT].origin, "default");
-		CHECK(h->set[INV_PORT].kind == INV_FROM_DEFAULT);
+		CHECK(h->kind[INV_PORT] == INV_FROM_DEFAULT);
 		CHECK(h->jump == NULL);
 	}
 	inventory_free(inv);
@@ -236,7 +236,7 @@ test_fleet_section_beats_default(void)
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_PORT), "2222");
 		CHECK_STR(h->set[INV_PORT].origin, want);
-		CHECK(h->set[INV_PORT].kind == INV_FROM_FLEET);
+		CHECK(h->kind[INV_PORT] == INV_FROM_FLEET);
 	}
 	inventory_free(inv);
 	free(cause);
@@ -256,7 +256,7 @@ test_group_beats_fleet_even_when_fleet_comes_later(void)
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_PORT), "2200");
 		CHECK_STR(h->set[INV_PORT].origin, want);
-		CHECK(h->set[INV_PORT].kind == INV_FROM_GROUP);
+		CHECK(h->kind[INV_PORT] == INV_FROM_GROUP);
 	}
 	inventory_free(inv);
 	free(cause);
@@ -296,7 +296,7 @@ test_host_section_beats_group_even_when_group_comes_later(void)
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_USER), "op");
 		CHECK_STR(h->set[INV_USER].origin, want);
-		CHECK(h->set[INV_USER].kind == INV_FROM_HOST);
+		CHECK(h->kind[INV_USER] == INV_FROM_HOST);
 	}
 	inventory_free(inv);
 	free(cause);
@@ -318,7 +318,7 @@ test_cli_override_beats_host_section(void)
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_PORT), "2201");
 		CHECK_STR(h->set[INV_PORT].origin, "-o");
-		CHECK(h->set[INV_PORT].kind == INV_FROM_CLI);
+		CHECK(h->kind[INV_PORT] == INV_FROM_CLI);
 	}
 	inventory_free(inv);
 	free(cause);
@@ -761,7 +761,7 @@ test_ssh_config_hostname_beats_default(void)
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_ADDRESS), "10.9.8.7");
 		CHECK_STR(h->set[INV_ADDRESS].origin, want);
-		CHECK(h->set[INV_ADDRESS].kind == INV_FROM_SSH_CONFIG);
+		CHECK(h->kind[INV_ADDRESS] == INV_FROM_SSH_CONFIG);
 	}
 	inventory_free(inv);
 	free(cause);
@@ -781,7 +781,7 @@ test_fleet_ini_port_beats_ssh_config_port(void)
 	CHECK(h != NULL);
 	if (h != NULL) {
 		CHECK_STR(inv_get(h, INV_PORT), "2222");
-		CHECK(h->set[INV_PORT].kind == INV_FROM_FLEET);
+		CHECK(h->kind[INV_PORT] == INV_FROM_FLEET);
 		CHECK_STR(inv_get(h, INV_USER), "sshuser");
 	}
 	inventory_free(inv);
@@ -878,6 +878,72 @@ test_ssh_config_proxyjump_loop_is_error(void)
 	free(want);
 }
 
+/*
+ * A CMDB export: 100,000 hosts listed one per continuation line, 100,000 [host:] sections, and 1,000
+ * groups of 100 inside one group of groups.  Checked for the right members and settings (the time is
+ * measured by bench/inventory_shapes.sh; a quadratic loader would not finish in the test's time).
+ */
+static void
+test_hundred_thousand_hosts_in_three_shapes(void)
+{
+	struct inventory *inv = NULL;
+	const struct inv_group *g;
+	struct buf b;
+	char *cause = NULL;
+	int n = 100000;
+
+	buf_init(&b, 0);
+	buf_adds(&b, "[fleet]\nuser = u\n[group:big]\nport = 2200\nhosts = h000000");
+	for (int i = 1; i < n; i++)
+		buf_addf(&b, ",\n    h%06d", i);
+	buf_adds(&b, "\n");
+	CHECK(load(b.data, &inv, &cause) == 0);
+	CHECK(inv != NULL && inv->nhosts == (size_t)n);
+	g = inventory_find_group(inv, "big");
+	CHECK(g != NULL && strv_len(g->members) == (size_t)n && strcmp(g->members[n - 1], "h099999") == 0);
+	CHECK(inv != NULL && strcmp(inv_get(inventory_find(inv, "h054321"), INV_PORT), "2200") == 0);
+	inventory_free(inv);
+	inv = NULL;
+
+	buf_reset(&b);
+	buf_adds(&b, "[fleet]\nuser = u\n");
+	for (int i = 0; i < n; i++)
+		buf_addf(&b, "[host:h%06d]\naddress = 10.%d.%d.%d\n", i, i / 65536, i / 256 % 256, i % 256);
+	CHECK(load(b.data, &inv, &cause) == 0);
+	CHECK(inv != NULL && inv->nhosts == (size_t)n);
+	CHECK(inv != NULL && strcmp(inv_get(inventory_find(inv, "h070000"), INV_ADDRESS), "10.1.17.112") == 0);
+	inventory_free(inv);
+	inv = NULL;
+
+	buf_reset(&b);
+	buf_adds(&b, "[fleet]\nuser = u\n");
+	for (int k = 0; k < n / 100; k++) {
+		buf_addf(&b, "[group:g%04d]\nport = %d\nhosts = h%06d", k, 2000 + k, k * 100);
+		for (int i = 1; i < 100; i++)
+			buf_addf(&b, ",\n    h%06d", k * 100 + i);
+		buf_adds(&b, "\n");
+	}
+	buf_adds(&b, "[group:top]\ngroups = g0000");
+	for (int k = 1; k < n / 100; k++)
+		buf_addf(&b, ",\n    g%04d", k);
+	buf_adds(&b, "\n");
+	CHECK(load(b.data, &inv, &cause) == 0);
+	g = inv != NULL ? inventory_find_group(inv, "top") : NULL;
+	CHECK(g != NULL && strv_len(g->members) == (size_t)n);
+	if (inv != NULL) {
+		const struct inv_host *h = inventory_find(inv, "h012345");
+
+		CHECK(h != NULL && strcmp(inv_get(h, INV_PORT), "2123") == 0);
+		CHECK(h != NULL && strv_len(h->groups) == 2 && strcmp(h->groups[0], "g0123") == 0 &&
+		    strcmp(h->groups[1], "top") == 0);
+	}
+	inventory_free(inv);
+	if (cause != NULL)
+		printf("# %s\n", cause);
+	free(cause);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -890,6 +956,7 @@ main(void)
 	setenv("HOME", tmpdir, 1);
 
 	RUN(test_range_keeps_zero_padded_width);
+	RUN(test_hundred_thousand_hosts_in_three_shapes);
 	RUN(test_range_three_digit_width);
 	RUN(test_range_without_leading_zero_is_unpadded);
 	RUN(test_several_ranges_multiply_leftmost_slowest);
