@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../lib/history.h"
+#include "../lib/report.h"
 #include "../lib/select.h"
 #include "../lib/util.h"
 #include "cmd.h"
@@ -23,8 +24,14 @@ cmd_error(const char *fmt, ...)
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	line = xasprintf("fleetctl: %s\n", msg);
-	if (write(STDERR_FILENO, line, strlen(line)) < 0) {
-		/* nothing left to report to */
+	{
+		/* messages carry what terminals said (lock holders, errors): escaped on a tty */
+		struct buf b;
+
+		buf_init(&b, 0);
+		buf_adds(&b, line);
+		report_flush(&b, STDERR_FILENO);
+		buf_free(&b);
 	}
 	free(line);
 	free(msg);

@@ -99,8 +99,11 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 	bool offline = false, json = false;
 	long parallel = 0;
 	size_t n = 0, drift = 0, unreachable = 0;
+	struct buf text;
 	char *cause = NULL;
 	int opt, rc;
+
+	memset(&text, 0, sizeof(text));   /* set up once the options are read (returns before need no free) */
 
 	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hl:p:c:j", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -154,8 +157,9 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 			results[i].state = HS_SKIPPED;
 		}
 	}
+	buf_init(&text, 0);
 	if (!json)
-		printf("%-16s %-10s %-26s %-26s %s\n", "HOST", "COMPONENT", "RUNNING", "EXPECTED", "STATE");
+		buf_addf(&text, "%-16s %-10s %-26s %-26s %s\n", "HOST", "COMPONENT", "RUNNING", "EXPECTED", "STATE");
 	for (size_t i = 0; i < n; i++) {
 		struct hist_state st;
 		const char *verdict;
@@ -197,21 +201,24 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 			report_json_line(j, STDOUT_FILENO);
 			json_decref(j);
 		} else {
-			printf("%-16s %-10s %-26s %-26s %s", hosts[i]->name, component,
+			/* what the terminal said goes through report_flush: escaped on a tty */
+			buf_addf(&text, "%-16s %-10s %-26s %-26s %s", hosts[i]->name, component,
 			    offline ? "-" : live != NULL && *live ? live : results[i].state == HS_OK ? "(none)" : "?",
 			    st.current != NULL ? st.current : "(none)", verdict);
 			if (results[i].error != NULL)
-				printf(": %s", results[i].error);
-			printf("\n");
+				buf_addf(&text, ": %s", results[i].error);
+			buf_adds(&text, "\n");
+			report_flush(&text, STDOUT_FILENO);
 		}
 		free(live);
 		hist_state_free(&st);
 	}
-	fflush(stdout);
+	report_flush(&text, STDOUT_FILENO);
 	if (!json && !offline)
 		cmd_error("%zu terminal%s: %zu drift, %zu unreachable", n, n == 1 ? "" : "s", drift, unreachable);
 	rc = drift > 0 ? EXIT_FAILED : unreachable > 0 ? EXIT_UNREACHABLE : EXIT_OK;
 out:
+	buf_free(&text);
 	history_close(h);
 	host_results_free(results, n);
 	free(hosts);

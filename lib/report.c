@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-void
-report_flush(struct buf *b, int fd)
+static void
+report_write_all(int fd, const char *data, size_t len)
 {
 	size_t off = 0;
 
-	while (off < b->len) {
-		ssize_t w = write(fd, b->data + off, b->len - off);
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -22,6 +22,65 @@ report_flush(struct buf *b, int fd)
 		}
 		off += (size_t)w;
 	}
+}
+
+void
+report_escape(struct buf *out, const char *data, size_t len)
+{
+	int cont = 0;    /* UTF-8 continuation bytes still expected */
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (c == 0xc2 && i + 1 < len && (unsigned char)data[i + 1] >= 0x80 && (unsigned char)data[i + 1] <= 0x9f) {
+			/* a C1 control written as UTF-8 (U+0080..U+009F): shown as cat -v shows its two bytes */
+			buf_addf(out, "M-BM-^%c", (unsigned char)data[i + 1] - 0x80 + '@');
+			i++;
+			cont = 0;
+			continue;
+		}
+		if (c >= 0x80 && c <= 0xbf && cont > 0) {
+			cont--;
+			buf_add(out, &data[i], 1);
+			continue;
+		}
+		cont = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+		if (c == '\t' || c == '\n' || (c >= 0x20 && c != 0x7f && !(c >= 0x80 && c <= 0x9f)))
+			buf_add(out, &data[i], 1);
+		else if (c < 0x20)
+			buf_addf(out, "^%c", c + '@');
+		else if (c == 0x7f)
+			buf_adds(out, "^?");
+		else
+			buf_addf(out, "M-^%c", c - 0x80 + '@');   /* a raw 8-bit C1 byte */
+	}
+}
+
+/*
+ * Text for people.  On a terminal, bytes that came from terminals (command output, logs, error texts)
+ * could carry escape sequences that retitle, recolour or rewrite the operator's screen: every control
+ * character but tab and newline is shown visibly instead (^[ for ESC, as cat -v does).
+ */
+void
+report_flush(struct buf *b, int fd)
+{
+	if (isatty(fd)) {
+		struct buf e;
+
+		buf_init(&e, b->len + 64);
+		report_escape(&e, b->data, b->len);
+		report_write_all(fd, e.data, e.len);
+		buf_free(&e);
+	} else
+		report_write_all(fd, b->data, b->len);
+	buf_reset(b);
+}
+
+/* Our own control sequences (the progress line) and JSON (escaped already): as they are. */
+void
+report_flush_raw(struct buf *b, int fd)
+{
+	report_write_all(fd, b->data, b->len);
 	buf_reset(b);
 }
 
@@ -377,7 +436,7 @@ report_json_line(json_t *j, int fd)
 	buf_init(&b, 0);
 	buf_adds(&b, s);
 	buf_adds(&b, "\n");
-	report_flush(&b, fd);
+	report_flush_raw(&b, fd);
 	buf_free(&b);
 	free(s);
 }
@@ -390,7 +449,7 @@ report_progress(const struct executor_progress *p, int fd)
 	buf_init(&b, 0);
 	buf_addf(&b, "\r[%zu/%zu] %zu ok, %zu failed, %zu unreachable  %.1fs\033[K", p->done, p->total, p->ok,
 	    p->failed, p->unreachable, (double)p->elapsed_ms / 1000.0);
-	report_flush(&b, fd);
+	report_flush_raw(&b, fd);
 	buf_free(&b);
 }
 
@@ -401,6 +460,6 @@ report_progress_clear(int fd)
 
 	buf_init(&b, 0);
 	buf_adds(&b, "\r\033[K");
-	report_flush(&b, fd);
+	report_flush_raw(&b, fd);
 	buf_free(&b);
 }

@@ -18,8 +18,14 @@ char *report_hostlist(char *const *names, size_t n);
 /* Append data's lines to b, each prefixed "NAME: "; a last line without newline gets one. */
 void report_prefix_lines(struct buf *b, const char *name, const char *data, size_t len);
 
-/* Write b to fd in one call (loops on short writes) and reset b. */
+/* Write b to fd (loops on short writes) and reset b.  Text for people: when fd is a terminal, control
+ * characters other than tab and newline are escaped visibly (report_escape). */
 void report_flush(struct buf *b, int fd);
+/* The same, the bytes as they are (our own progress line, JSON). */
+void report_flush_raw(struct buf *b, int fd);
+/* Append data to out with ESC, CR and every other C0/C1 control but tab and newline shown as cat -v
+ * shows them (^[, ^M, ^?, M-^[ for a raw C1 byte, M-BM-^[ for one encoded in UTF-8). */
+void report_escape(struct buf *out, const char *data, size_t len);
 
 /* Per-host output in inventory order: stdout lines to out, stderr lines and errors to err. */
 void report_hosts(const struct host_result *r, size_t n, int out_fd, int err_fd);

@@ -321,4 +321,24 @@ n3=$(git -C "$hist" rev-list --count HEAD 2>/dev/null)
 [ "$n2" = $((n1 + 1)) ] && [ "$n3" = "$n2" ] && pass history_one_commit_per_run ||
 	fail history_one_commit_per_run "counts $n1 $n2 $n3"
 
+# ---- Terminal output on the operator's terminal: control sequences shown, not obeyed; JSON exact.
+# script(1) gives fleetctl a pseudo-terminal as its stdout and stderr.
+hostile='printf "title\\033]0;pwned\\007 \\033[31mred\\rover\\302\\233x tab\\tok\\n"; printf "err\\033[2J\\n" >&2'
+script -qec "$FC exec -l t01 --no-record -- '$hostile'" /dev/null >"$T/tty.out" 2>&1 </dev/null
+# (fleetctl's own progress line clears itself with ESC [ K: that one is meant)
+if sed "s/$(printf '\033')\[K//g" "$T/tty.out" | grep -q "$(printf '\033')"; then
+	fail tty_output_has_no_raw_escape "$(od -c "$T/tty.out" | head -n 5)"
+elif grep -qF 'title^[]0;pwned^G ^[[31mred^Mover' "$T/tty.out" && grep -qF 'M-BM-^[x tab' "$T/tty.out" &&
+    grep -qF 'err^[[2J' "$T/tty.out"; then
+	pass tty_output_escaped_visibly
+else
+	fail tty_output_escaped_visibly "$(cat -v "$T/tty.out" | head -n 5)"
+fi
+run $FC exec -l t01 --no-record --json -- "$hostile"
+got=$(printf '%s\n' "$T_STDOUT" | jq -r 'select(.host == "t01") | .stdout' | od -An -c | tr -s ' ' | tr -d '\n')
+case "$got" in
+*'033 ] 0 ; p w n e d'*'033 [ 3 1 m r e d \r o v e r 302 233 x'*) pass json_output_keeps_exact_bytes ;;
+*) fail json_output_keeps_exact_bytes "$got" ;;
+esac
+
 t_done
