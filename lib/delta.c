@@ -496,12 +496,20 @@ delta_batchable(const struct delta_plan *p, size_t first, size_t i)
 	    f->base == fa->base && delta_dirlen(e->path) == la && strncmp(e->path, a->path, la) == 0;
 }
 
+/* A file the recipe makes whose mode must be set: rebuilt by dd, or copied from a different mode. */
+static bool
+delta_needs_chmod(const struct delta_plan *p, size_t i)
+{
+	const struct manifest_entry *e = &p->m->entries[i];
+	const struct delta_file *f = &p->files[i];
+
+	return e->type == MANIFEST_FILE && (f->how == DELTA_BLOCKS || (f->how == DELTA_REUSE && f->src_mode != e->mode));
+}
+
 char *
 delta_recipe(const struct delta_plan *p)
 {
 	struct buf b;
-	unsigned modes[16];
-	size_t nmodes = 0;
 
 	buf_init(&b, 0);
 	buf_adds(&b, "# " DELTA_FORMAT ": run with cwd = the component directory, D = the unpacked delta\n");
@@ -561,58 +569,43 @@ delta_recipe(const struct delta_plan *p)
 			free(dir);
 		}
 	}
-	/* Modes as the manifest says (cp -p kept the old file's; dd made a new one). */
-	for (size_t i = 0; i < p->m->n; i++) {
-		const struct manifest_entry *e = &p->m->entries[i];
-		size_t k;
-
-		if (e->type != MANIFEST_FILE || p->files[i].how == DELTA_SEND)
-			continue;
-		for (k = 0; k < nmodes && modes[k] != e->mode; k++)
-			;
-		if (k == nmodes && nmodes < sizeof(modes) / sizeof(modes[0]))
-			modes[nmodes++] = e->mode;
-	}
-	for (size_t k = 0; k < nmodes; k++) {
-		size_t count = 0;
+	/*
+	 * Modes as the manifest says: cp -p kept the old file's, right when the mode did not change (a
+	 * full push's tar gives manifest mode minus umask, as that release's did); dd made a new file.
+	 * One chmod per mode and hundred files.
+	 */
+	{
+		bool *done = xcalloc(p->m->n ? p->m->n : 1, sizeof(*done));
 
 		for (size_t i = 0; i < p->m->n; i++) {
-			const struct manifest_entry *e = &p->m->entries[i];
+			size_t count = 0;
+			unsigned mode = p->m->entries[i].mode;
 
-			if (e->type != MANIFEST_FILE || p->files[i].how == DELTA_SEND || e->mode != modes[k])
+			if (done[i] || !delta_needs_chmod(p, i))
 				continue;
-			if (count == 0)
-				buf_addf(&b, "chmod %04o --", modes[k]);
-			buf_adds(&b, " ");
-			delta_dest(&b, e->path);
-			if (++count == DELTA_BATCH) {
-				delta_give_up(&b, xstrdup("cannot set modes"));
-				count = 0;
+			for (size_t j = i; j < p->m->n; j++) {
+				if (done[j] || p->m->entries[j].mode != mode || !delta_needs_chmod(p, j))
+					continue;
+				done[j] = true;
+				if (count == 0)
+					buf_addf(&b, "chmod %04o --", mode);
+				buf_adds(&b, " ");
+				delta_dest(&b, p->m->entries[j].path);
+				if (++count == DELTA_BATCH) {
+					delta_give_up(&b, xstrdup("cannot set modes"));
+					count = 0;
+				}
 			}
+			if (count > 0)
+				delta_give_up(&b, xstrdup("cannot set modes"));
 		}
-		if (count > 0)
-			delta_give_up(&b, xstrdup("cannot set modes"));
+		free(done);
 	}
 	/* Directories were unpacked writable; their own modes last, deepest first. */
 	for (size_t i = p->m->n; i-- > 0;) {
 		const struct manifest_entry *e = &p->m->entries[i];
 
 		if (e->type == MANIFEST_DIR && (e->mode | 0700) != e->mode) {
-			buf_addf(&b, "chmod %04o -- ", e->mode);
-			delta_dest(&b, e->path);
-			delta_give_up(&b, xasprintf("cannot set the mode of %s", e->path));
-		}
-	}
-	/* A mode outside the 16 collected above (never in practice: modes are masked to 0755) */
-	for (size_t i = 0; i < p->m->n; i++) {
-		const struct manifest_entry *e = &p->m->entries[i];
-		size_t k;
-
-		if (e->type != MANIFEST_FILE || p->files[i].how == DELTA_SEND)
-			continue;
-		for (k = 0; k < nmodes && modes[k] != e->mode; k++)
-			;
-		if (k == nmodes) {
 			buf_addf(&b, "chmod %04o -- ", e->mode);
 			delta_dest(&b, e->path);
 			delta_give_up(&b, xasprintf("cannot set the mode of %s", e->path));

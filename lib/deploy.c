@@ -12,6 +12,8 @@
 #include "release.h"
 #include "termlock.h"
 
+#define DEPLOY_SINGLE_PASS_MIN (1024 * 1024)   /* bytes */
+
 /* The last line(s) of stderr, at most max bytes, for the result message (caller frees). */
 static char *
 deploy_tail(const struct buf *b, size_t max)
@@ -252,7 +254,8 @@ again:
 		d.delta_sha256 = t->delta->sha256;
 		d.delta_size = t->delta->size;
 	}
-	d.single_pass = probe.fifo;
+	/* One pass saves reading a big archive twice; a small one (a delta) is cheaper in fewer processes. */
+	d.single_pass = probe.fifo && up_size >= DEPLOY_SINGLE_PASS_MIN;
 	d.unpack = !probe.installed;
 	d.upload = d.unpack;
 	d.previous = probe.current;
