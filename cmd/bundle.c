@@ -4,14 +4,17 @@
  * run the full safety check on an archive from anywhere and say whether push would accept it.
  * Needs no inventory and touches no terminal.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lib/bundle.h"
+#include "../lib/sign.h"
 #include "../lib/util.h"
 #include "cmd.h"
 
@@ -20,6 +23,7 @@
 #define BUNDLE_OPT_COMPONENT 2102
 #define BUNDLE_OPT_COMPRESS  2103
 #define BUNDLE_OPT_CHECK     2104
+#define BUNDLE_OPT_SIGN      2105
 
 static int
 bundle_print_json(const struct bundle *b, bool ok, const char *error)
@@ -89,9 +93,12 @@ bundle_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "compress", required_argument, NULL, BUNDLE_OPT_COMPRESS },
 		{ "check", required_argument, NULL, BUNDLE_OPT_CHECK },
 		{ "json", no_argument, NULL, BUNDLE_OPT_JSON },
+		{ "sign", required_argument, NULL, BUNDLE_OPT_SIGN },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *version = NULL, *component = "app", *compress = "gzip", *output = NULL, *check = NULL;
+	const char *sign_key = NULL;
+	char *sig = NULL, *sig_path = NULL;
 	const char *ext;
 	struct bundle *b = NULL;
 	char *cause = NULL, *def = NULL;
@@ -119,6 +126,9 @@ bundle_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case BUNDLE_OPT_JSON:
 			json = true;
+			break;
+		case BUNDLE_OPT_SIGN:
+			sign_key = optarg;
 			break;
 		default:
 			rc = cmd_common_option(ctx, opt, optarg);
@@ -178,11 +188,28 @@ bundle_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto out;
 	}
+	if (sign_key != NULL) {
+		/* The detached signature over the manifest goes beside the archive. */
+		sig_path = xasprintf("%s.sig", output);
+		if (sign_manifest(sign_key, b->manifest_text, strlen(b->manifest_text), &sig, &cause) != 0 ||
+		    write_file_atomic(sig_path, sig, strlen(sig), 0644) != 0) {
+			if (cause == NULL)
+				cause = xasprintf("cannot write '%s': %s", sig_path, strerror(errno));
+			if (json)
+				bundle_print_json(NULL, false, cause);
+			cmd_error("bundle: %s", cause);
+			unlink(output);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
 	if (json)
 		rc = bundle_print_json(b, true, NULL);
 	else
 		rc = printf("%s\n", b->id) < 0 ? EXIT_FAILED : EXIT_OK;
 out:
+	free(sig);
+	free(sig_path);
 	if (fflush(stdout) != 0)
 		rc = EXIT_FAILED;
 	bundle_free(b);
@@ -193,7 +220,7 @@ out:
 
 const struct cmd_entry cmd_bundle_entry = {
 	.name = "bundle",
-	.usage = "DIR --version V [--component NAME] [--compress gzip|zstd|none] [-o FILE] [--json]\n"
+	.usage = "DIR --version V [--component NAME] [--compress gzip|zstd|none] [--sign KEY] [-o FILE] [--json]\n"
 	    "       fleetctl bundle --check FILE [--json]",
 	.summary = "make a reproducible release archive of a directory, or check one",
 	.help = "  DIR                   the release directory (files, directories, relative symlinks inside it)\n"
@@ -202,6 +229,8 @@ const struct cmd_entry cmd_bundle_entry = {
 	    "      --compress ALG    gzip (default; every terminal's tar reads it), zstd or none\n"
 	    "  -o, --output FILE     archive to write (default COMPONENT-VERSION.tar.gz, .tar.zst, .tar);\n"
 	    "                        here -o is the output, the global -o KEY=VALUE goes before 'bundle'\n"
+	    "      --sign KEY        also write FILE.sig: an ed25519 signature over the manifest with the PEM\n"
+	    "                        private key KEY (openssl genpkey -algorithm ed25519 -out KEY)\n"
 	    "      --check FILE      check an archive as push would (manifest, hashes, no unsafe entries)\n"
 	    "      --json            one JSON object: ok, id, component, version, sha256, size, files,\n"
 	    "                        payload_bytes, compression, path (or ok=false and error)\n"

@@ -107,6 +107,7 @@ struct cmd_deploy {
 	time_t retry_until;             /* 0 = no retries */
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
+	const char *signer;             /* the key that signed the release (verified), or NULL */
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
 	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
@@ -120,6 +121,14 @@ struct bundle;
 int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
     const struct bundle *b, const char *stored, bool delta, struct deploy_target **out);
 void cmd_deploy_targets_free(struct deploy_target *targets, size_t n);
+/*
+ * The release's signature: made now with sign_key, else found beside the archive (ARCHIVE.sig), else in
+ * the store (STATE_DIR/bundles/<sha256>.sig), and kept in the store.  With require_signature in the
+ * inventory it must be there and verify with a trusted key, else the message is printed and EXIT_USAGE
+ * returned, before any terminal is touched.  *signer (caller frees) names the key when it was checked.
+ */
+int cmd_release_signature(struct cmd_ctx *ctx, const char *cmdname, const struct bundle *b, const char *archive,
+    const char *sign_key, char **signer);
 /* Did the journalled plan say --no-delta? */
 struct json_t;
 bool cmd_plan_no_delta(const struct json_t *plan);

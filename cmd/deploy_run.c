@@ -17,6 +17,7 @@
 #include "../lib/delta.h"
 #include "../lib/deploy.h"
 #include "../lib/manifest.h"
+#include "../lib/sign.h"
 #include "../lib/history.h"
 #include "../lib/inventory.h"
 #include "../lib/journal.h"
@@ -305,7 +306,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	struct journal *jn = NULL;
 	struct hist_op op;
 	struct buf b;
-	char *summary = NULL, *line = NULL, *cause = NULL, *operator = cmd_operator(), *run_json = NULL;
+	char *summary = NULL, *line = NULL, *cause = NULL, *operator = cmd_operator(), *run_json = NULL, *extra = NULL;
 	char host[256], commit[41];
 	uint64_t sent = 0;
 	size_t alarms = 0;
@@ -513,7 +514,10 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	op.release_manifest = dr->release_manifest;
 	op.release_sha256 = dr->release_sha256;
 	op.run_json = run_json;
-	op.extra = dr->ignore_window ? "Ignore-window: yes (maintenance windows were overridden)" : NULL;
+	extra = xasprintf("%s%s%s%s", dr->signer != NULL ? "Signed-by: " : "", dr->signer != NULL ? dr->signer : "",
+	    dr->signer != NULL && dr->ignore_window ? "\n" : "",
+	    dr->ignore_window ? "Ignore-window: yes (maintenance windows were overridden)" : "");
+	op.extra = *extra != '\0' ? extra : NULL;
 	op.results = hr;
 	op.nresults = dr->n;
 	if (history_record(h, &op, commit, &cause) != 0)
@@ -566,9 +570,54 @@ out:
 	free(line);
 	free(summary);
 	free(run_json);
+	free(extra);
 	free(operator);
 	buf_free(&b);
 	return status;
+}
+
+int
+cmd_release_signature(struct cmd_ctx *ctx, const char *cmdname, const struct bundle *b, const char *archive,
+    const char *sign_key, char **signer)
+{
+	char *store = xasprintf("%s/bundles", ctx->inv->state_dir), *kept = NULL, *beside = NULL, *sig = NULL;
+	char *cause = NULL;
+	size_t len;
+	int rc = EXIT_USAGE;
+
+	*signer = NULL;
+	kept = xasprintf("%s/%s.sig", store, b->sha256);
+	if (sign_key != NULL) {
+		if (sign_manifest(sign_key, b->manifest_text, strlen(b->manifest_text), &sig, &cause) != 0) {
+			cmd_error("%s: %s", cmdname, cause);
+			goto out;
+		}
+	} else if (archive != NULL && (beside = xasprintf("%s.sig", archive)) != NULL &&
+	    read_file(beside, 64 * 1024, &sig, &len) == 0) {
+		/* found beside the archive */
+	} else if (read_file(kept, 64 * 1024, &sig, &len) != 0)
+		sig = NULL;
+	if (ctx->inv->require_signature == NULL) {
+		rc = 0;   /* nothing asked; a signature found is still kept with the bundle */
+	} else if (sig == NULL) {
+		cmd_error("%s: refusing %s: it is not signed, and %s requires a signature (require_signature): "
+		    "sign it with `fleetctl bundle --sign KEY` (or push --sign KEY)", cmdname, b->id, ctx->inv->path);
+		goto out;
+	} else if (sign_verify(sig, b->manifest_text, strlen(b->manifest_text), ctx->inv->require_signature, signer,
+	    &cause) != 0) {
+		cmd_error("%s: refusing %s: %s", cmdname, b->id, cause);
+		goto out;
+	} else
+		rc = 0;
+	if (rc == 0 && sig != NULL && write_file_atomic(kept, sig, strlen(sig), 0644) != 0)
+		cmd_error("%s: warning: cannot keep the signature as '%s'", cmdname, kept);
+out:
+	free(store);
+	free(kept);
+	free(beside);
+	free(sig);
+	free(cause);
+	return rc;
 }
 
 /* A release a delta may copy from: its manifest from the history, its bundle from the store. */

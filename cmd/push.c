@@ -104,6 +104,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "retry-for", required_argument, NULL, 'T' },
 		{ "until", required_argument, NULL, 'Z' },
 		{ "no-delta", no_argument, NULL, 'N' + 512 },
+		{ "sign", required_argument, NULL, 'S' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
@@ -112,7 +113,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	struct inv_host **hosts = NULL;
 	struct bundle *b = NULL;
 	const char *limit = NULL, *version = NULL, *component = NULL, *compress = NULL;
-	char *stored = NULL, *run_id = NULL, *command = NULL;
+	char *stored = NULL, *run_id = NULL, *command = NULL, *signer = NULL;
+	const char *sign_key = NULL;
+	struct stat st;
 	bool dry_run = false, json = false, no_delta = false;
 	long parallel = 0;
 	size_t n = 0;
@@ -157,6 +160,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'n': dry_run = true; break;
 		case 'N' + 512: no_delta = true; break;
+		case 'S' + 512: sign_key = optarg; break;
 		case 'j': json = true; break;
 		default:
 			rc = cmd_common_option(ctx, opt, optarg);
@@ -177,6 +181,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_select(ctx, limit, &hosts, &n)) != 0)
 		goto out;
 	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
+		goto out;
+	if ((rc = cmd_release_signature(ctx, "push", b, stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode) ? NULL :
+	    argv[optind], sign_key, &signer)) != 0)
 		goto out;
 	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, !no_delta, &targets)) != 0)
 		goto out;
@@ -199,6 +206,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
 	dr.no_delta = no_delta;
+	dr.signer = signer;
 	dr.json = json;
 	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
@@ -215,6 +223,7 @@ out:
 	free(stored);
 	free(run_id);
 	free(command);
+	free(signer);
 	free(hosts);
 	cmd_rollout_opts_free(&ropt);
 	return rc;
@@ -225,7 +234,7 @@ const struct cmd_entry cmd_push_entry = {
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
 	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
 	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
-	    "       [--no-delta] [--dry-run] [--json]",
+	    "       [--no-delta] [--sign KEY] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -236,6 +245,7 @@ const struct cmd_entry cmd_push_entry = {
 	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
 	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
 	    "      --no-delta      send the whole bundle, even where the terminal holds most of it\n"
+	    "      --sign KEY      sign the release now (ed25519 PEM private key; else BUNDLE.sig is used)\n"
 	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    CMD_ROLLOUT_HELP

@@ -43,7 +43,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	struct bundle *b = NULL;
 	struct cmd_deploy dr;
 	json_t *plan, *opt, *waves;
-	char *stored = NULL;
+	char *stored = NULL, *signer = NULL;
 	bool *todo = NULL, json = false;
 	int *wave_of = NULL, opt_c, rc;
 	size_t n = 0;
@@ -67,6 +67,8 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if ((rc = cmd_run_load(ctx, "resume", argv[optind], &jr, &hosts, &b, &stored)) != 0)
+		goto out;
+	if ((rc = cmd_release_signature(ctx, "resume", b, NULL, NULL, &signer)) != 0)
 		goto out;
 	if (strcmp(jr->status, "interrupted") != 0 && strcmp(jr->status, "paused") != 0) {
 		cmd_error("resume: run %s is %s; only an interrupted or paused run can be resumed%s", jr->id, jr->status,
@@ -135,6 +137,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.nwaves = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1;
 	dr.parallel = (int)json_integer_value(json_object_get(opt, "parallel"));
 	dr.no_delta = cmd_plan_no_delta(plan);
+	dr.signer = signer;
 	if (dr.parallel <= 0)
 		dr.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.json = json;
@@ -155,6 +158,7 @@ out:
 	journal_run_free(jr);
 	bundle_free(b);
 	free(stored);
+	free(signer);
 	free(hosts);
 	free(todo);
 	free(wave_of);

@@ -35,7 +35,7 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	struct deploy_target *targets = NULL;
 	struct bundle *b = NULL;
 	struct cmd_deploy dr;
-	char *stored = NULL, *run_id = NULL, *command = NULL, *label = NULL;
+	char *stored = NULL, *signer = NULL, *run_id = NULL, *command = NULL, *label = NULL;
 	bool json = false, dry_run = false;
 	long parallel = 0;
 	size_t n = 0;
@@ -75,6 +75,8 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 		goto usage;
 	if ((rc = cmd_run_load(ctx, "retry", argv[optind], &jr, &all, &b, &stored)) != 0)
 		goto out;
+	if ((rc = cmd_release_signature(ctx, "retry", b, NULL, NULL, &signer)) != 0)
+		goto out;
 	if (strcmp(jr->status, "running") == 0) {
 		cmd_error("retry: run %s is still running", jr->id);
 		rc = EXIT_USAGE;
@@ -111,6 +113,7 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.json = json;
 	dr.dry_run = dry_run;
 	dr.no_delta = cmd_plan_no_delta(jr->plan);
+	dr.signer = signer;
 	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
 	if (!json)
@@ -124,6 +127,7 @@ out:
 	journal_run_free(jr);
 	bundle_free(b);
 	free(stored);
+	free(signer);
 	free(all);
 	free(hosts);
 	free(run_id);

@@ -30,6 +30,7 @@ enum {
 	K_STATE_DIR,
 	K_SSH_CONFIG,
 	K_ON_FAILURE,
+	K_REQUIRE_SIGNATURE,
 	K__COUNT
 };
 
@@ -93,6 +94,7 @@ static const struct inv_keyinfo {
 	[K_STATE_DIR] = { "state_dir", KF_PATH | KF_FLEET_ONLY, 0, 0 },
 	[K_SSH_CONFIG] = { "ssh_config", KF_PATH | KF_FLEET_ONLY, 0, 0 },
 	[K_ON_FAILURE] = { "on_failure", KF_CMD | KF_FLEET_ONLY, 0, 0 },
+	[K_REQUIRE_SIGNATURE] = { "require_signature", KF_LIST | KF_PATH | KF_FLEET_ONLY, 0, 0 },
 };
 
 /* Name -> host or group, so that tens of thousands of terminals load in linear time. */
@@ -1638,7 +1640,7 @@ inventory_fleet_keys(struct inv_load *ctx)
 	for (i = 0; i < ctx->nsec; i++) {
 		if (ctx->sec[i]->type != SEC_FLEET)
 			continue;
-		for (int k = K_STATE_DIR; k <= K_ON_FAILURE; k++)
+		for (int k = K_STATE_DIR; k <= K_REQUIRE_SIGNATURE; k++)
 			if (sec_val(ctx->sec[i], k) != NULL)
 				v[k] = sec_val(ctx->sec[i], k);
 	}
@@ -1647,6 +1649,26 @@ inventory_fleet_keys(struct inv_load *ctx)
 		goto fail;
 	if (v[K_ON_FAILURE] != NULL)
 		inv->on_failure = xstrdup(v[K_ON_FAILURE]);
+	if (v[K_REQUIRE_SIGNATURE] != NULL) {
+		char *list;
+		size_t nkeys;
+
+		if (inventory_value(K_REQUIRE_SIGNATURE, v[K_REQUIRE_SIGNATURE], ctx->path, &list, &cause) != 0)
+			goto fail;
+		inv->require_signature = str_split_commas(list, &nkeys);
+		free(list);
+		/* relative to the directory holding fleet.ini, as state_dir */
+		for (size_t s2 = 0; s2 < nkeys; s2++) {
+			const char *slash2 = strrchr(ctx->path, '/');
+
+			if (inv->require_signature[s2][0] != '/' && slash2 != NULL) {
+				char *abs = xasprintf("%.*s/%s", (int)(slash2 - ctx->path), ctx->path, inv->require_signature[s2]);
+
+				free(inv->require_signature[s2]);
+				inv->require_signature[s2] = abs;
+			}
+		}
+	}
 	/* state_dir: relative paths are relative to the directory holding fleet.ini. */
 	dir = xstrdup(ctx->path);
 	if ((slash = strrchr(dir, '/')) != NULL)
@@ -1801,5 +1823,6 @@ inventory_free(struct inventory *inv)
 	free(inv->state_dir);
 	free(inv->ssh_config);
 	free(inv->on_failure);
+	strv_free(inv->require_signature);
 	free(inv);
 }

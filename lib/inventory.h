@@ -87,6 +87,7 @@ struct inventory {
 	char *state_dir;                 /* default: dirname(path)/.fleet */
 	char *ssh_config;                /* NULL = default files, "none", or a path */
 	char *on_failure;                /* local alarm command, or NULL */
+	char **require_signature;        /* NULL-terminated trusted public key files (lib/sign), or NULL: none needed */
 	struct inv_index *index;         /* private to inventory.c: name lookup */
 };
 
