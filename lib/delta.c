@@ -511,6 +511,8 @@ delta_recipe(const struct delta_plan *p)
 {
 	struct buf b;
 
+	bool *batched = xcalloc(p->m->n ? p->m->n : 1, sizeof(*batched));   /* copied by an earlier cp line */
+
 	buf_init(&b, 0);
 	buf_adds(&b, "# " DELTA_FORMAT ": run with cwd = the component directory, D = the unpacked delta\n");
 	for (size_t i = 0; i < p->m->n;) {
@@ -518,7 +520,7 @@ delta_recipe(const struct delta_plan *p)
 		const struct delta_file *f = &p->files[i];
 		const char *id = f->how != DELTA_SEND ? p->bases[f->base].id : NULL;
 
-		if (e->type != MANIFEST_FILE || f->how == DELTA_SEND) {
+		if (e->type != MANIFEST_FILE || f->how == DELTA_SEND || batched[i]) {
 			i++;
 			continue;
 		}
@@ -553,22 +555,43 @@ delta_recipe(const struct delta_plan *p)
 			continue;
 		}
 		{
+			/*
+			 * Every file of this directory reused under its own name from this base: one cp per
+			 * hundred, wherever it sits among the others (the directory's entries are contiguous in
+			 * the sorted manifest, its subdirectories' among them).
+			 */
 			size_t first = i, count = 0, dl = delta_dirlen(e->path);
 			char *dir = xasprintf("/r/%.*s%s", (int)dl, e->path, dl ? "/" : "");
 
-			buf_adds(&b, "cp -p --");
-			while (i < p->m->n && count < DELTA_BATCH && delta_batchable(p, first, i)) {
+			for (size_t j = first; j < p->m->n; j++) {
+				const char *pj = p->m->entries[j].path;
+
+				if (dl > 0 && (strncmp(pj, e->path, dl) != 0 || pj[dl] != '/'))
+					break;
+				if (batched[j] || !delta_batchable(p, first, j))
+					continue;
+				if (count == 0)
+					buf_adds(&b, "cp -p --");
 				buf_adds(&b, " ");
-				delta_src(&b, id, p->m->entries[i].path);
-				count++;
-				i++;
+				delta_src(&b, id, pj);
+				batched[j] = true;
+				if (++count == DELTA_BATCH) {
+					buf_adds(&b, " \"$D\"");
+					shquote_add(&b, dir);
+					delta_give_up(&b, xasprintf("cannot copy %s from release %s", e->path, id));
+					count = 0;
+				}
 			}
-			buf_adds(&b, " \"$D\"");
-			shquote_add(&b, dir);
-			delta_give_up(&b, xasprintf("cannot copy %s from release %s", e->path, id));
+			if (count > 0) {
+				buf_adds(&b, " \"$D\"");
+				shquote_add(&b, dir);
+				delta_give_up(&b, xasprintf("cannot copy %s from release %s", e->path, id));
+			}
 			free(dir);
+			i++;
 		}
 	}
+	free(batched);
 	/*
 	 * Modes as the manifest says: cp -p kept the old file's, right when the mode did not change (a
 	 * full push's tar gives manifest mode minus umask, as that release's did); dd made a new file.
