@@ -637,17 +637,12 @@ delta_recipe(const struct delta_plan *p)
 	return buf_detach(&b);
 }
 
-char *
-delta_sums(const struct delta_plan *p)
-{
-	struct buf b;
-
-	buf_init(&b, 0);
-	for (size_t i = 0; i < p->m->n; i++)
-		if (p->m->entries[i].type == MANIFEST_FILE)
-			buf_addf(&b, "%s  r/%s\n", p->m->entries[i].sha256, p->m->entries[i].path);
-	return buf_detach(&b);
-}
+/*
+ * The check list comes from the release's own manifest, which travels in r/ anyway: every file line
+ * "f<TAB>MODE<TAB>SIZE<TAB>SHA256<TAB>PATH" becomes "SHA256  r/PATH" (a second copy of every hash would
+ * cost the delta more than the files it usually carries).
+ */
+const char delta_sums_sed[] = "sed -n 's|^f\t[0-7]*\t[0-9]*\t\\([0-9a-f]*\\)\t|\\1  r/|p'";
 
 /* Copy len bytes of the current entry to the writer (w NULL: skip them). */
 static int
@@ -682,7 +677,7 @@ delta_write(const struct delta_plan *p, const char *new_bundle, const char *comp
 	struct bundle_wr *w = NULL;
 	struct bundle_rd *r = NULL;
 	unsigned char *buf = xmalloc(DELTA_BLOCK);
-	char *recipe = delta_recipe(p), *sums = delta_sums(p), *name = NULL;
+	char *recipe = delta_recipe(p), *name = NULL;
 	const char *path;
 	char type;
 	uint64_t esize;
@@ -691,7 +686,7 @@ delta_write(const struct delta_plan *p, const char *new_bundle, const char *comp
 	if (bundle_wr_open(out_path, compression, &w, cause) != 0)
 		goto out;
 	if (bundle_wr_entry(w, "x", MANIFEST_DIR, 0755, 0, NULL, cause) != 0 ||
-	    delta_wr_text(w, "x/recipe.sh", recipe, cause) != 0 || delta_wr_text(w, "x/sums", sums, cause) != 0 ||
+	    delta_wr_text(w, "x/recipe.sh", recipe, cause) != 0 ||
 	    bundle_wr_entry(w, "r", MANIFEST_DIR, 0755, 0, NULL, cause) != 0)
 		goto out;
 	if (bundle_rd_open(new_bundle, &r, cause) != 0)
@@ -756,7 +751,6 @@ out:
 	bundle_wr_abort(w);
 	free(buf);
 	free(recipe);
-	free(sums);
 	free(name);
 	return rc;
 }

@@ -15,8 +15,10 @@
  *   x/recipe.sh      POSIX sh (cp, dd, cat, chmod only; every path quoted by lib/shquote) that, run with
  *                    cwd = the component directory, D = the unpacked delta directory relative to it and
  *                    a function `df MESSAGE` that gives up, assembles the rest of the tree in $D/r
- *   x/sums           "SHA256  r/PATH" for every file of the new release: `cd $D && sha256sum -c x/sums`
- *                    checks the assembled tree against the full manifest before it may be switched to
+ *
+ * The terminal makes the check list "SHA256  r/PATH" of every file from r/.fleetctl-manifest with
+ * delta_sums_sed (`cd $D && sha256sum -c`): the assembled tree is checked against the full manifest
+ * before it may be switched to.
  *
  * The terminal side (lib/release) uploads, verifies and unpacks the archive, runs the recipe and the
  * check; any failure there means "fall back to the full bundle".  Nothing here talks to a terminal.
@@ -92,8 +94,8 @@ bool delta_plan_useful(const struct delta_plan *p);
 
 /* The recipe (caller frees): pure text from the plan. */
 char *delta_recipe(const struct delta_plan *p);
-/* The sums file (caller frees). */
-char *delta_sums(const struct delta_plan *p);
+/* A shell command (sed, POSIX and busybox) turning a manifest on stdin into sha256sum -c lines for r/. */
+extern const char delta_sums_sed[];
 
 /*
  * Write the delta archive for plan p to out_path (temp file + fsync + rename), taking file data from

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "delta.h"
 #include "rcmd.h"
 #include "shquote.h"
 #include "util.h"
@@ -267,11 +268,12 @@ release_deploy_script(const struct release_deploy *d)
 		}
 		if (d->delta_sha256 != NULL) {
 			/* The recipe copies what the terminal has; the whole tree is then checked file by file. */
-			buf_adds(&b, "echo step=assemble; D=\"$T\"; df() { echo \"delta: $*\" >&2; rm -rf \"$T\"; rm -f \"$U\"; "
+			buf_addf(&b, "echo step=assemble; D=\"$T\"; df() { echo \"delta: $*\" >&2; rm -rf \"$T\"; rm -f \"$U\"; "
 			    "exit 89; }; [ -f \"$T/x/recipe.sh\" ] || df 'no recipe in the delta'; . \"./$T/x/recipe.sh\"; "
+			    "%s < \"$T/r/.fleetctl-manifest\" > \"$T/x/sums\" && [ -s \"$T/x/sums\" ] || df 'no manifest in the delta'; "
 			    "(cd \"$T\" && sha256sum -c x/sums) > \"$T/x/check\" 2>&1 || { grep -v ': OK$' \"$T/x/check\" | "
 			    "head -n 3 >&2; df 'the assembled release does not match its manifest'; }; "
-			    "mv \"$T/r\" \"releases/$ID\" || exit 92; rm -rf \"$T\"; rm -f \"$U\"; ");
+			    "mv \"$T/r\" \"releases/$ID\" || exit 92; rm -rf \"$T\"; rm -f \"$U\"; ", delta_sums_sed);
 		} else
 			buf_adds(&b, "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$U\"; ");
 		buf_adds(&b, "echo step=install; ");

@@ -147,7 +147,26 @@ test_recipe_quotes_paths(void)
 	struct manifest *o = mk("1", oldf), *n = mk("2", newf);
 	struct delta_base b = { "1-aaaaaaaaaaaa", o, NULL };
 	struct delta_plan *p = delta_plan_new(n, &b, 1);
-	char *r = delta_recipe(p), *s = delta_sums(p);
+	char *r = delta_recipe(p), *text = manifest_format(n), *path = xasprintf("%s/m.txt", tmpdir), *cmd, *s = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "w");
+
+	/* the terminal's check list, made from the manifest by delta_sums_sed */
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+	cmd = xasprintf("%s < '%s' > '%s.sums'", delta_sums_sed, path, path);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	cmd = xasprintf("%s.sums", path);
+	CHECK(read_file(cmd, 65536, &s, &len) == 0);
+	free(cmd);
+	free(path);
+	free(text);
+	if (s == NULL)
+		s = xstrdup("");
 
 	CHECK(strstr(r, "'releases/1-aaaaaaaaaaaa/d/it'\\''s a $(file)'") != NULL);
 	CHECK(strstr(r, "'releases/1-aaaaaaaaaaaa/d/-rf'") != NULL);
@@ -155,6 +174,15 @@ test_recipe_quotes_paths(void)
 	CHECK(strstr(r, "cp -p -- ") != NULL);
 	CHECK(strstr(s, "  r/d/renamed `x`\n") != NULL);
 	CHECK(strstr(s, sha_of("y")) != NULL);
+	CHECK(strstr(s, "\t") == NULL);
+	{
+		/* one line per file, nothing for the directory */
+		size_t lines = 0;
+
+		for (const char *c = s; *c != '\0'; c++)
+			lines += *c == '\n';
+		CHECK(lines == 3);
+	}
 	free(r);
 	free(s);
 	delta_plan_free(p);
@@ -248,13 +276,14 @@ test_delta_runs_for_real(void)
 	CHECK(system(path) == 0);
 	free(path);
 	path = xasprintf("cd '%s' && D=D && df() { echo \"df: $*\"; exit 89; } && . ./D/x/recipe.sh && "
-	    "cd D && sha256sum -c --quiet x/sums && cd r && [ -s .fleetctl-manifest ] && rm .fleetctl-manifest && diff -r . '%s' && "
-	    "[ -x new ] && [ ! -e 'keep me' ]", term, d2);
+	    "cd D && %s < r/.fleetctl-manifest > x/sums && sha256sum -c --quiet x/sums && cd r && rm .fleetctl-manifest && "
+	    "diff -r . '%s' && [ -x new ] && [ ! -e 'keep me' ]", term, delta_sums_sed, d2);
 	CHECK(system(path) == 0);
 	free(path);
 	/* A damaged base makes the recipe or the check fail. */
 	path = xasprintf("cd '%s' && rm -rf D && mkdir D && tar -xzf '%s' -C D && echo x >> 'releases/%s/old' && D=D && "
-	    "df() { exit 89; } && . ./D/x/recipe.sh && cd D && sha256sum -c --quiet x/sums >/dev/null 2>&1", term, o1, x1->id);
+	    "df() { exit 89; } && . ./D/x/recipe.sh && cd D && %s < r/.fleetctl-manifest > x/sums && "
+	    "sha256sum -c --quiet x/sums >/dev/null 2>&1", term, o1, x1->id, delta_sums_sed);
 	CHECK(system(path) != 0);
 	free(path);
 out:
