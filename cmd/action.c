@@ -194,10 +194,9 @@ cmd_action(struct cmd_ctx *ctx, enum action_kind kind, int argc, char **argv)
 			quiet = true;
 			break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

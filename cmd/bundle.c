@@ -131,12 +131,9 @@ bundle_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			sign_key = optarg;
 			break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			if (rc == 0)
-				cmd_usage(ctx, false);
-			return EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (check != NULL) {
@@ -158,15 +155,8 @@ bundle_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("bundle: --version is required");
 		return cmd_usage(ctx, false);
 	}
-	if (!bundle_valid_version(version)) {
-		cmd_error("bundle: invalid version '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)",
-		    version);
-		return EXIT_USAGE;
-	}
-	if (!bundle_valid_component(component)) {
-		cmd_error("bundle: invalid component '%s' (1-32 of a-z 0-9 _ -, starting with a letter)", component);
-		return EXIT_USAGE;
-	}
+	if ((rc = cmd_check_version("bundle", "version", version)) != 0 || (rc = cmd_check_component("bundle", component)) != 0)
+		return rc;
 	if (strcmp(compress, "gzip") == 0)
 		ext = ".tar.gz";
 	else if (strcmp(compress, "zstd") == 0)

@@ -59,6 +59,12 @@ struct cmd_entry {
 
 /* Handle a common option; returns 1 if handled, 0 if not common, -1 on a bad value (message printed). */
 int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
+/* The `default:` of every command's getopt loop: 0 when opt was a common option (go on), else EXIT_USAGE
+ * (an unknown option: usage printed; a bad value: message printed). */
+int cmd_other_option(struct cmd_ctx *ctx, int opt, const char *arg);
+/* --component and --version values: 0, or EXIT_USAGE with the rule printed ("CMD: bad WHAT 'V' (...)"). */
+int cmd_check_component(const char *cmdname, const char *component);
+int cmd_check_version(const char *cmdname, const char *what, const char *version);
 /* Print usage for the current command to stderr (or stdout for --help) and return EXIT_USAGE / EXIT_OK. */
 int cmd_usage(const struct cmd_ctx *ctx, bool to_stdout);
 /* Load the inventory (and ssh_config) into ctx->inv; prints the error and returns EXIT_USAGE on failure. */

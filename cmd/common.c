@@ -8,6 +8,7 @@
 #include "../lib/rollout.h"
 #include <unistd.h>
 
+#include "../lib/bundle.h"
 #include "../lib/history.h"
 #include "../lib/report.h"
 #include "../lib/select.h"
@@ -72,6 +73,36 @@ cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg)
 	default:
 		return 0;
 	}
+}
+
+int
+cmd_check_component(const char *cmdname, const char *c)
+{
+	if (bundle_valid_component(c))
+		return 0;
+	cmd_error("%s: bad component '%s' (1-32 of a-z 0-9 _ -, starting with a letter)", cmdname, c);
+	return EXIT_USAGE;
+}
+
+int
+cmd_check_version(const char *cmdname, const char *what, const char *v)
+{
+	if (bundle_valid_version(v))
+		return 0;
+	cmd_error("%s: bad %s '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)", cmdname, what, v);
+	return EXIT_USAGE;
+}
+
+int
+cmd_other_option(struct cmd_ctx *ctx, int opt, const char *arg)
+{
+	int rc = cmd_common_option(ctx, opt, arg);
+
+	if (rc == 1)
+		return 0;
+	if (rc == 0)
+		cmd_usage(ctx, false);
+	return EXIT_USAGE;
 }
 
 int

@@ -125,12 +125,9 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			view.json = true;
 			break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			if (rc == 0)
-				cmd_usage(ctx, false);
-			return EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -839,11 +839,11 @@ cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 			/* FALLTHROUGH */
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			strv_free(lo.paths);
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0) {
+				strv_free(lo.paths);
+				return rc;
+			}
+			break;
 		}
 	}
 	if (optind < argc) {

@@ -138,17 +138,13 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 				goto usage;
 			break;
 		case 'v':
-			if (!bundle_valid_version(optarg)) {
-				cmd_error("push: bad version '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)", optarg);
+			if (cmd_check_version("push", "version", optarg) != 0)
 				goto usage;
-			}
 			version = optarg;
 			break;
 		case 'c':
-			if (!bundle_valid_component(optarg)) {
-				cmd_error("push: bad component '%s' (1-32 of a-z 0-9 _ -, starting with a letter)", optarg);
+			if (cmd_check_component("push", optarg) != 0)
 				goto usage;
-			}
 			component = optarg;
 			break;
 		case 'z':
@@ -163,12 +159,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'S' + 512: sign_key = optarg; break;
 		case 'j': json = true; break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			if (rc == 0)
-				cmd_usage(ctx, false);
-			goto usage;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				goto usage;
+			break;
 		}
 	}
 	if (optind != argc - 1) {

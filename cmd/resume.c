@@ -56,10 +56,9 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 			json = true;
 			break;
 		default:
-			rc = cmd_common_option(ctx, opt_c, optarg);
-			if (rc == 1)
-				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt_c, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind != argc - 1) {

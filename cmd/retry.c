@@ -59,12 +59,9 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'j': json = true; break;
 		case 'n': dry_run = true; break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			if (rc == 0)
-				cmd_usage(ctx, false);
-			goto usage;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				goto usage;
+			break;
 		}
 	}
 	if (optind != argc - 1) {

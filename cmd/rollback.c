@@ -88,27 +88,22 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 't':
 			/* Checked as a name here, and against the history below, before any terminal is touched. */
-			if (!bundle_valid_version(optarg)) {
-				cmd_error("rollback: --to wants a version or release id, not '%s'", optarg);
-				return EXIT_USAGE;
-			}
+			if ((rc = cmd_check_version("rollback", "--to (a version or release id)", optarg)) != 0)
+				return rc;
 			to = optarg;
 			break;
 		case 'c':
-			if (!bundle_valid_component(optarg)) {
-				cmd_error("rollback: bad component '%s'", optarg);
-				return EXIT_USAGE;
-			}
+			if ((rc = cmd_check_component("rollback", optarg)) != 0)
+				return rc;
 			component = optarg;
 			break;
 		case 'n': dry_run = true; break;
 		case 'j': json = true; break;
 		case 'L': list = true; break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind != argc) {

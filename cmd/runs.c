@@ -97,10 +97,9 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind != argc) {

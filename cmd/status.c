@@ -115,19 +115,16 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'c':
-			if (!bundle_valid_component(optarg)) {
-				cmd_error("status: bad component '%s'", optarg);
-				return EXIT_USAGE;
-			}
+			if ((rc = cmd_check_component("status", optarg)) != 0)
+				return rc;
 			component = optarg;
 			break;
 		case 'O': offline = true; break;
 		case 'j': json = true; break;
 		default:
-			rc = cmd_common_option(ctx, opt, optarg);
-			if (rc == 1)
-				break;
-			return rc == 0 ? cmd_usage(ctx, false) : EXIT_USAGE;
+			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
+				return rc;
+			break;
 		}
 	}
 	if (optind != argc) {

@@ -185,3 +185,56 @@ t_done() {
 	[ "$T_FAILED" -eq 0 ] || exit 1
 	exit 0
 }
+
+# ---- Helpers the e2e tests share -----------------------------------------------------------------
+#   fl ARGS..                  fleetctl with the test's inventory ($FL_INV when set, else $INV)
+#   hj HOST JQ / sj JQ         a field of the last `run`'s --json output: one host's object / the summary
+#   link TNN [COMP]            what the terminal's COMP (app) current points at
+#   commits                    commits on the history's main ($HIST)
+#   names FROM TO              "tFROM ... tTO " as fleet_up spells the terminals (two digits)
+#   sshd_sessions LISTENER_PID the sshd processes serving that terminal's sessions (not the listener):
+#                              killing them is that terminal's link going down
+#   t_rel TAG                  a small release tree in $T/rel whose content depends on TAG
+fl() {
+	"$FLEETCTL" -i "${FL_INV:-$INV}" "$@"
+}
+
+hj() {
+	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
+}
+
+sj() {
+	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
+}
+
+link() {
+	readlink "$FLEET/$1/root/${2:-app}/current"
+}
+
+commits() {
+	git -C "$HIST" rev-list --count main 2>/dev/null || echo 0
+}
+
+names() {
+	local i=$1 out=""
+	while [ "$i" -le "$2" ]; do
+		out="$out$(printf 't%02d' "$i") "
+		i=$((i + 1))
+	done
+	printf '%s' "$out"
+}
+
+sshd_sessions() {
+	local p
+	for p in $(fleet_tree "$1" | grep -vx "$1"); do
+		{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q '^sshd: ' && echo "$p"
+	done | tr '\n' ' '
+}
+
+t_rel() {
+	rm -rf "$T/rel"
+	mkdir -p "$T/rel/bin"
+	printf '#!/bin/sh\necho %s\n' "$1" >"$T/rel/bin/run"
+	chmod 755 "$T/rel/bin/run"
+	printf 'version %s\n' "$1" >"$T/rel/VERSION"
+}

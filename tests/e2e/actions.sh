@@ -17,10 +17,6 @@ for n in t01 t02 t03; do
 	t_ssh "$n" "mkdir -p '$FLEET/$n/root/app'" || { fail setup "mkdir on $n"; t_done; }
 done
 
-commits() {
-	if [ -d "$HIST" ]; then git --git-dir="$HIST" rev-list --count main 2>/dev/null || echo 0; else echo 0; fi
-}
-
 # wait_file PATH SECONDS: true once PATH exists (bounded).
 wait_file() {
 	local i=0

@@ -9,21 +9,6 @@ t_setup
 fleet_up 4
 HIST=$FLEET/state/history
 
-mkrel() {
-	rm -rf "$T/rel"
-	mkdir -p "$T/rel/bin"
-	printf '#!/bin/sh\necho %s\n' "$1" >"$T/rel/bin/run"
-	chmod 755 "$T/rel/bin/run"
-	printf 'version %s\n' "$1" >"$T/rel/VERSION"
-}
-
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-sj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
-}
-
 # ini_with OUT ON_FAILURE: the fleet's inventory with that alarm hook.
 ini_with() {
 	awk -v kv="on_failure = $2" '{ print } $0 == "[fleet]" { print kv }' "$INV" >"$1"
@@ -49,7 +34,7 @@ ini_with "$T/hook.ini" "$T/hook.sh first-arg"
 FAILCMD='[ -e "$FLEET_ROOT/../fail-install" ] && exit 3 || true'
 
 # All well: no alarm.
-mkrel v1
+t_rel v1
 t_check ok_run_exit_0 expect_exit 0 "$FLEETCTL" -i "$T/hook.ini" push "$T/rel" --version 1.0 --json
 V1=$(hj t01 .release)
 [ ! -e "$T/alarm.json" ] && pass ok_run_no_alarm || fail ok_run_no_alarm "the hook was called"
@@ -57,7 +42,7 @@ V1=$(hj t01 .release)
 # Two install failures and one terminal down.
 touch "$FLEET/t02/root/fail-install" "$FLEET/t03/root/fail-install"
 fleet_stop_one "$FLEET" t04
-mkrel v2
+t_rel v2
 t_check failed_run_exit_1 expect_exit 1 "$FLEETCTL" -i "$T/hook.ini" push "$T/rel" --version 2.0 --json \
     -o "install=$FAILCMD" -o connect_timeout=3
 V2=$(hj t01 .release)

@@ -10,13 +10,6 @@ t_setup
 fleet_up 6
 HIST=$FLEET/state/history
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-
 # tree TNN: every entry under current (path, type, mode, size, SHA-256 or link target), sorted.
 tree() {
 	(cd "$FLEET/$1/root/app/current/" && find . -mindepth 1 ! -name .fleetctl-manifest -printf '%P %y %m %s %l\n' | sort |
@@ -145,13 +138,6 @@ t_check delta_fresh_terminal_full expect_exit 0 fl push "$T/r3.tar.gz" -l t05 --
 [ "$(hj t05 .delta)" = false ] && [ "$(hj t05 .bytes_sent)" -eq "$(stat -c %s "$T/r3.tar.gz")" ] && pass delta_fresh_terminal_sends_bundle ||
 	fail delta_fresh_terminal_sends_bundle "delta '$(hj t05 .delta)', sent '$(hj t05 .bytes_sent)'"
 
-# A delta upload cut in the middle resumes: release 6 adds 12 MB of new data (t05 is on 3.0).
-sshd_sessions() {
-	local p
-	for p in $(fleet_tree "$1" | grep -vx "$1"); do
-		{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q '^sshd: ' && echo "$p"
-	done | tr '\n' ' '
-}
 cut_try() {
 	local i=0 s="" lpid sess=""
 	head -c 12000000 /dev/urandom >"$R/data/new.bin"

@@ -26,9 +26,6 @@ json_is() {
 	got=$(json_field "$1" "$2")
 	[ "$got" = "$3" ] || { T_WHY="$1 $2 = '$got', want '$3'"; t_diag; return 1; }
 }
-commits() {
-	git --git-dir="$HIST" rev-list --count main 2>/dev/null || echo 0
-}
 
 # Usage errors touch nothing.
 t_check lock_no_subcommand_exits_2 expect_exit 2 "$FLEETCTL" -i "$INV" lock

@@ -28,27 +28,6 @@ mkrel() {
 	ln -s bin/run "$1/run"
 }
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-
-# Fields of the --json output of the last `run`: one host's object, or the summary.
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-sj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
-}
-
-# link TNN [COMP]: what the terminal's current points at.
-link() {
-	readlink "$FLEET/$1/root/${2:-app}/current"
-}
-
-commits() {
-	git -C "$HIST" rev-list --count main 2>/dev/null || echo 0
-}
-
 # matches_manifest TNN ID [COMP]: current -> releases/ID, and its files (with their SHA-256) and
 # symlinks are exactly those of the manifest the history recorded for ID.
 matches_manifest() {
@@ -192,17 +171,6 @@ got="$(hj t06 .state) $(hj t06 .step) $(link t06)"
 [ "$got" = "failed restart releases/$IDB" ] && pass push_restart_deadline_switches_back ||
     fail push_restart_deadline_switches_back "got '$got', want 'failed restart releases/$IDB'"
 
-# ---------------------------------------------------------------------------------------------
-# An upload cut in the middle resumes on the next push.  The cut: once the partial file on t05
-# passes 1 MB, kill that terminal's session processes (never its listener, never another terminal).
-# The sshd processes (not the shell below them) serving sessions of the listener $1: killing them is
-# the link going down, as `pkill -f 'sshd: fleettest'` would, but for this terminal only.
-sshd_sessions() {
-	local p
-	for p in $(fleet_tree "$1" | grep -vx "$1"); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^sshd: ' && echo "$p"
-	done | tr '\n' ' '
-}
 resume_try() {
 	local i=0 s="" lpid sess=""
 	mkdir -p "$T/big"

@@ -8,39 +8,8 @@ t_setup
 fleet_up 20
 HIST=$FLEET/state/history
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-
-mkrel() {
-	rm -rf "$T/rel"
-	mkdir -p "$T/rel/bin"
-	printf '#!/bin/sh\necho %s\n' "$1" >"$T/rel/bin/run"
-	chmod 755 "$T/rel/bin/run"
-	printf 'version %s\n' "$1" >"$T/rel/VERSION"
-}
-
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-sj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
-}
 hosts_of_output() {
 	printf '%s\n' "$T_STDOUT" | jq -r 'select(.host != null) | .host' | tr '\n' ' '
-}
-
-link() {
-	readlink "$FLEET/$1/root/app/current"
-}
-
-names() {
-	local i=$1 out=""
-	while [ "$i" -le "$2" ]; do
-		out="$out$(printf 't%02d' "$i") "
-		i=$((i + 1))
-	done
-	printf '%s' "$out"
 }
 
 # The run's line in `runs --json`, one field of it.
@@ -78,13 +47,13 @@ wait_pid() {
 	wait "$1"
 }
 
-mkrel v1
+t_rel v1
 t_check baseline_push expect_exit 0 fl push "$T/rel" --version 1.0 -p 20 --json
 V1=$(hj t01 .release)
 
 # ---------------------------------------------------------------------------------------------
 # SIGKILL to the controller about 3 s into a 20-terminal run (install takes 2 s, 5 at a time).
-mkrel v2
+t_rel v2
 "$FLEETCTL" -i "$INV" push "$T/rel" --version 2.0 -p 5 -o 'install=sleep 2' >"$T/kill.out" 2>"$T/kill.err" </dev/null &
 pid=$!
 sleep 3
@@ -124,7 +93,7 @@ t_check kill_resume_again_refused expect_exit 2 fl resume "$run"
 
 # ---------------------------------------------------------------------------------------------
 # --pause-after-wave with stdin not a terminal: stops after wave 1, names the resume command.
-mkrel v3
+t_rel v3
 t_check pause_exit expect_output "paused after wave 1: run \`fleetctl resume [^\`]*\` to go on" \
     fl push "$T/rel" --version 3.0 --waves 1,100% --pause-after-wave
 prun=$(printf '%s\n' "$T_OUT" | sed -n 's/.*fleetctl resume \([^`]*\)`.*/\1/p' | head -n 1)
@@ -143,7 +112,7 @@ git -C "$HIST" log --format=%B | grep -q "^Run: $prun" && pass pause_history_has
 # (t05) after the resume: 2 > 1 halts.
 FAILCMD='[ -e "$FLEET_ROOT/../fail-install" ] && exit 3 || true'
 touch "$FLEET/t01/root/fail-install"
-mkrel v3b
+t_rel v3b
 t_check pause_threshold_first_session expect_output 'paused after wave 1' \
     fl push "$T/rel" --version 3.5 --waves 2,100% --max-fail 1 --pause-after-wave -o "install=$FAILCMD"
 trun=$(printf '%s\n' "$T_OUT" | sed -n 's/.*fleetctl resume \([^`]*\)`.*/\1/p' | head -n 1)
@@ -154,13 +123,13 @@ printf '%s\n' "$T_OUT" | grep -q 'HALTED: 2 failed > --max-fail limit 1 after wa
 [ "$(run_field "$trun" .status)" = halted ] && pass pause_threshold_runs_halted || fail pause_threshold_runs_halted "status $(run_field "$trun" .status)"
 rm -f "$FLEET/t01/root/fail-install" "$FLEET/t05/root/fail-install"
 # Back to one release everywhere for what follows.
-mkrel v3
+t_rel v3
 t_check pause_threshold_cleanup expect_exit 0 fl push "$T/rel" --version 3.0 -p 20
 
 # ---------------------------------------------------------------------------------------------
 # retry RUN: only the terminals of RUN that did not end ok.
 touch "$FLEET/t04/root/fail-install" "$FLEET/t09/root/fail-install"
-mkrel v4
+t_rel v4
 t_check retry_setup_exit_1 expect_exit 1 fl push "$T/rel" --version 4.0 -p 20 --json \
     -o 'install=[ -e "$FLEET_ROOT/../fail-install" ] && exit 3 || true'
 rrun=$(sj .run)

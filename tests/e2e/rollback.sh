@@ -23,25 +23,6 @@ mkrel() {
 	printf 'version %s\n' "$2" >"$1/VERSION"
 }
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-sj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
-}
-
-link() {
-	readlink "$FLEET/$1/root/${2:-app}/current"
-}
-
-commits() {
-	git -C "$HIST" rev-list --count main 2>/dev/null || echo 0
-}
-
 # all_on ID [COMP]: every terminal's current -> releases/ID, and its VERSION file is that release's.
 all_on() {
 	local n

@@ -9,43 +9,8 @@ t_setup
 fleet_up 40
 HIST=$FLEET/state/history
 
-fl() {
-	"$FLEETCTL" -i "${FL_INV:-$INV}" "$@"
-}
-
-# mkrel TAG: a small release tree in $T/rel whose content depends on TAG.
-mkrel() {
-	rm -rf "$T/rel"
-	mkdir -p "$T/rel/bin"
-	printf '#!/bin/sh\necho %s\n' "$1" >"$T/rel/bin/run"
-	chmod 755 "$T/rel/bin/run"
-	printf 'version %s\n' "$1" >"$T/rel/VERSION"
-}
-
-# Fields of the --json output of the last `run`: one host's, the summary's, the hosts in a state.
-hj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.host == \"$1\") | $2"
-}
-sj() {
-	printf '%s\n' "$T_STDOUT" | jq -r "select(.summary == true) | $1"
-}
 in_state() {
 	printf '%s\n' "$T_STDOUT" | jq -r "select(.host != null and .state == \"$1\") | .host" | tr '\n' ' '
-}
-
-# link TNN: what the terminal's app/current points at.
-link() {
-	readlink "$FLEET/$1/root/app/current"
-}
-
-# names FROM TO: "tFROM ... tTO " as the 40-terminal fleet spells them.
-names() {
-	local i=$1 out=""
-	while [ "$i" -le "$2" ]; do
-		out="$out$(printf 't%02d' "$i") "
-		i=$((i + 1))
-	done
-	printf '%s' "$out"
 }
 
 # csv FROM TO: "tFROM,...,tTO" for -l.
@@ -111,7 +76,7 @@ links() {
 FAILCMD='[ -e "$FLEET_ROOT/../fail-install" ] && exit 3 || true'
 
 # Every terminal on a first release: the baseline the later runs move from.
-mkrel v1
+t_rel v1
 t_check baseline_push expect_exit 0 fl push "$T/rel" --version 1.0 -p 20 --json
 V1=$(hj t01 .release)
 
@@ -119,7 +84,7 @@ V1=$(hj t01 .release)
 # Waves 1,25%,100% of 40: wave 1 = t01, wave 2 = t02..t10 (25% of 40, rounded up, cumulative),
 # wave 3 = t11..t40.  Two install failures in wave 2 with --max-fail 1: 2 > 1 halts after wave 2.
 touch "$FLEET/t03/root/fail-install" "$FLEET/t07/root/fail-install"
-mkrel v2
+t_rel v2
 t_check waves_halt_exit_1 expect_exit 1 fl push "$T/rel" --version 2.0 -p 20 --waves 1,25%,100% --max-fail 1 \
     -o "install=$FAILCMD" --json
 V2=$(hj t01 .release)
@@ -150,7 +115,7 @@ t_check waves_halt_human_message expect_output 'wave 2: HALTED: 2 failed > --max
 t_check waves_thresholds_said_before expect_output 'halts when failed > 1 or unreachable > \(no limit\)' \
     true_output_of_last
 # The boundary: --max-fail 2 with the same two failures: 2 > 2 is false, the run goes on to wave 3.
-mkrel v3
+t_rel v3
 t_check waves_boundary_exit_1 expect_exit 1 fl push "$T/rel" --version 3.0 -p 20 --waves 1,25%,100% --max-fail 2 \
     -o "install=$FAILCMD" --json
 V3=$(hj t01 .release)
@@ -168,7 +133,7 @@ rm -f "$FLEET/t03/root/fail-install" "$FLEET/t07/root/fail-install"
 # ---------------------------------------------------------------------------------------------
 # Health: unhealthy on three terminals after the restart -> back on the previous release.
 for n in t05 t12 t33; do touch "$FLEET/$n/root/fail-health"; done
-mkrel v4
+t_rel v4
 before=$(links)
 t_check health_exit_1 expect_exit 1 fl push "$T/rel" --version 4.0 -p 20 -l "$(csv 1 40)" --json \
     -o 'health=[ ! -e "$FLEET_ROOT/../fail-health" ]' -o health_retries=2 -o health_interval=1 \
@@ -195,7 +160,7 @@ for n in t05 t12 t33; do rm -f "$FLEET/$n/root/fail-health"; done
 # ---------------------------------------------------------------------------------------------
 # A wave that is all unreachable: t21 alone in wave 1 of t21..t24, its sshd stopped.
 fleet_stop_one "$FLEET" t21
-mkrel v5
+t_rel v5
 t_check unreachable_wave_exit_1 expect_exit 1 fl push "$T/rel" --version 5.0 -l "$(csv 21 24)" --waves 1,100% \
     --max-unreachable 0 -o connect_timeout=3
 t_check unreachable_halt_names_max_unreachable expect_output \
@@ -218,7 +183,7 @@ for n in $down; do term_freeze "$n"; done
 	for n in $down; do term_thaw "$n"; done
 ) >/dev/null 2>&1 &
 bg=$!
-mkrel v6
+t_rel v6
 start=$(date +%s)
 t_check retry_for_all_ok expect_exit 0 fl push "$T/rel" --version 6.0 -p 20 -l "$(csv 21 40)" --retry-for 60s \
     -o connect_timeout=3 --json
@@ -240,7 +205,7 @@ fleet_stop_one "$FLEET" t23
 fleet_stop_one "$FLEET" t24
 inv_add "$INV" "$T/alarm.ini" fleet on_failure "$T/hook.sh"
 rm -f "$T/alarm.json"
-mkrel v7
+t_rel v7
 start=$(date +%s)
 FL_INV=$T/alarm.ini
 t_check retry_for_deadline_exit_3 expect_exit 3 fl push "$T/rel" --version 7.0 -l "$(csv 21 26)" \
@@ -262,7 +227,7 @@ term_start t24 || fail retry_for_restart "t24 did not come back"
 BUSYCMD='c=$(cat ../busy.n 2>/dev/null || echo 0); c=$((c+1)); echo $c > ../busy.n; r=0; [ -e ../busy-marker ] && [ $c -le 2 ] && r=75; echo "busy $c $r" >> ../events.log; exit $r'
 RESTARTCMD='echo "restart $FLEET_RELEASE" >> "$FLEET_ROOT/../events.log"'
 touch "$FLEET/t26/root/busy-marker"
-mkrel v8
+t_rel v8
 t_check busy_exit_0 expect_exit 0 fl push "$T/rel" --version 8.0 -l "$(csv 25 28)" --retry-for 60s \
     -o "busy=$BUSYCMD" -o "restart=$RESTARTCMD" --json
 V8=$(hj t25 .release)
@@ -290,7 +255,7 @@ rm -f "$FLEET/t26/root/busy-marker"
 # Maintenance windows: t27's window is a range that does not contain now (2 to 3 hours ahead).
 win="$(date -d '+2 hour' +%H:%M)-$(date -d '+3 hour' +%H:%M)"
 inv_add "$INV" "$T/window.ini" host:t27 window "$win"
-mkrel v9
+t_rel v9
 FL_INV=$T/window.ini
 t_check window_exit_3 expect_exit 3 fl push "$T/rel" --version 9.0 -l "$(csv 27 28)" --json
 V9=$(hj t28 .release)
@@ -311,7 +276,7 @@ git -C "$HIST" log -1 --format=%B | grep -q '^Ignore-window: yes' && pass window
 touch "$FLEET/t32/root/fail-install"
 was31=$(link t31)
 was33=$(link t33)
-mkrel v9b
+t_rel v9b
 t_check rollback_on_halt_exit_1 expect_exit 1 fl push "$T/rel" --version 9.5 -l "$(csv 31 34)" --waves 2,100% \
     --rollback-on-halt -o "install=$FAILCMD" --json
 got="$(hj t31 .state) $(hj t32 .state) $(hj t33 .state) $(hj t34 .state)"
@@ -325,7 +290,7 @@ rm -f "$FLEET/t32/root/fail-install"
 # --at: planned 3 s ahead; shown as planned while it waits; nothing happens before.
 at=$(date -d '+3 sec' +%Y-%m-%dT%H:%M:%S)
 at_epoch=$(date -d "$at" +%s)
-mkrel v10
+t_rel v10
 "$FLEETCTL" -i "$INV" push "$T/rel" --version 10.0 -l t29 --at "$at" \
     -o 'restart=date +%s > "$FLEET_ROOT/../restarted.at"' >"$T/at.out" 2>"$T/at.err" </dev/null &
 atpid=$!
@@ -351,8 +316,8 @@ t_check at_trailing_garbage_exit_2 expect_exit 2 fl push "$T/rel" --version 10.0
 # is slow so that they overlap; each terminal of the overlap is changed by one, locked for the other.
 SLOW='echo "start $FLEET_RELEASE" >> "$FLEET_ROOT/../install.log"; sleep 2; echo "end $FLEET_RELEASE" >> "$FLEET_ROOT/../install.log"'
 mkdir -p "$T/ra" "$T/rb"
-mkrel lobby && cp -r "$T/rel/." "$T/ra/"
-mkrel kiosks && cp -r "$T/rel/." "$T/rb/"
+t_rel lobby && cp -r "$T/rel/." "$T/ra/"
+t_rel kiosks && cp -r "$T/rel/." "$T/rb/"
 "$FLEETCTL" -i "$INV" push "$T/ra" --version 11.0 -l lobby -p 20 -o "install=$SLOW" --json >"$T/a.json" 2>"$T/a.err" </dev/null &
 pa=$!
 "$FLEETCTL" -i "$INV" push "$T/rb" --version 11.1 -l kiosks -p 20 -o "install=$SLOW" --json >"$T/b.json" 2>"$T/b.err" </dev/null &
@@ -390,7 +355,7 @@ t_check locks_all_released expect_output '40 ok; 0 locked' fl lock status
 # A stale lock left by hand (a controller that died weeks ago): push reports it locked, lock break
 # removes it and the history records that.
 t_ssh t03 "mkdir '$FLEET/t03/root/.fleet-lock' && printf 'run_id=20200101T000000Z-dead00\nkind=push\noperator=ci@old\ncontroller=gone\npid=1\ntime=1577836800\ndeadline=1577840400\n' >'$FLEET/t03/root/.fleet-lock/info'"
-mkrel v12
+t_rel v12
 was=$(link t03)
 t_check stale_lock_push_locked expect_output 't03: locked' fl push "$T/rel" --version 12.0 -l t03
 [ "$(link t03)" = "$was" ] && [ -d "$FLEET/t03/root/.fleet-lock" ] && pass stale_lock_left_alone ||

@@ -9,10 +9,6 @@ t_setup
 fleet_up 2
 HIST=$FLEET/state/history
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-
 openssl genpkey -algorithm ed25519 -out "$T/good.key" 2>/dev/null
 openssl pkey -in "$T/good.key" -pubout -out "$FLEET/good.pub" 2>/dev/null
 openssl genpkey -algorithm ed25519 -out "$T/other.key" 2>/dev/null
