@@ -195,6 +195,9 @@ t_done() {
 #   sshd_sessions LISTENER_PID the sshd processes serving that terminal's sessions (not the listener):
 #                              killing them is that terminal's link going down
 #   t_rel TAG                  a small release tree in $T/rel whose content depends on TAG
+#   t_push_cut TNN ARCHIVE     push ARCHIVE to TNN (--json into $T/cut.json, stderr $T/cut.err) and cut that
+#                              terminal's link once its partial upload passes 1 MB: CUTAT (bytes seen, 0 if
+#                              never), CUTRC (the push's exit status)
 fl() {
 	"$FLEETCTL" -i "${FL_INV:-$INV}" "$@"
 }
@@ -237,4 +240,26 @@ t_rel() {
 	printf '#!/bin/sh\necho %s\n' "$1" >"$T/rel/bin/run"
 	chmod 755 "$T/rel/bin/run"
 	printf 'version %s\n' "$1" >"$T/rel/VERSION"
+}
+
+t_push_cut() {
+	local i=0 s="" lpid sess="" pid
+	lpid=$(fleet_pid "$FLEET" "$1")
+	fl push "$2" -l "$1" --json >"$T/cut.json" 2>"$T/cut.err" </dev/null &
+	pid=$!
+	CUTAT=0
+	while [ "$i" -lt 1500 ]; do
+		# The sessions exist from the probe on: learn their PIDs before the upload starts.
+		[ -n "$sess" ] || sess=$(sshd_sessions "$lpid")
+		s=$(stat -c %s "$FLEET/$1"/root/app/.fleet/incoming/*.partial 2>/dev/null | head -n 1)
+		if [ -n "$s" ] && [ "$s" -gt 1000000 ]; then
+			kill -KILL $sess $(sshd_sessions "$lpid") 2>/dev/null
+			CUTAT=$s
+			break
+		fi
+		i=$((i + 1))
+		sleep 0.005
+	done
+	wait "$pid"
+	CUTRC=$?
 }

@@ -139,26 +139,9 @@ t_check delta_fresh_terminal_full expect_exit 0 fl push "$T/r3.tar.gz" -l t05 --
 	fail delta_fresh_terminal_sends_bundle "delta '$(hj t05 .delta)', sent '$(hj t05 .bytes_sent)'"
 
 cut_try() {
-	local i=0 s="" lpid sess=""
 	head -c 12000000 /dev/urandom >"$R/data/new.bin"
 	run fl bundle "$R" --version "6.$1" --compress none -o "$T/r6.tar"
-	lpid=$(fleet_pid "$FLEET" t05)
-	fl push "$T/r6.tar" -l t05 --json >"$T/cut.json" 2>"$T/cut.err" </dev/null &
-	PUSHPID=$!
-	CUTAT=0
-	while [ "$i" -lt 1500 ]; do
-		[ -n "$sess" ] || sess=$(sshd_sessions "$lpid")
-		s=$(stat -c %s "$FLEET"/t05/root/app/.fleet/incoming/*.partial 2>/dev/null | head -n 1)
-		if [ -n "$s" ] && [ "$s" -gt 1000000 ]; then
-			kill -KILL $sess $(sshd_sessions "$lpid") 2>/dev/null
-			CUTAT=$s
-			break
-		fi
-		i=$((i + 1))
-		sleep 0.005
-	done
-	wait "$PUSHPID"
-	CUTRC=$?
+	t_push_cut t05 "$T/r6.tar"
 }
 tries=0
 while [ "$tries" -lt 3 ]; do

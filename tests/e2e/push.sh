@@ -171,31 +171,16 @@ got="$(hj t06 .state) $(hj t06 .step) $(link t06)"
 [ "$got" = "failed restart releases/$IDB" ] && pass push_restart_deadline_switches_back ||
     fail push_restart_deadline_switches_back "got '$got', want 'failed restart releases/$IDB'"
 
+# ---------------------------------------------------------------------------------------------
+# An upload cut in the middle resumes on the next push.  The cut: once the partial file on t05 passes
+# 1 MB, kill that terminal's session processes (never its listener, never another terminal).
 resume_try() {
-	local i=0 s="" lpid sess=""
 	mkdir -p "$T/big"
 	head -c 30000000 /dev/urandom >"$T/big/blob"
 	rm -f "$T/big.tar.gz"
 	run "$FLEETCTL" bundle "$T/big" --version "9.$1" --compress none -o "$T/big.tar"
 	BIGSIZE=$(stat -c %s "$T/big.tar")
-	lpid=$(fleet_pid "$FLEET" t05)
-	fl push "$T/big.tar" -l t05 --json >"$T/cut.json" 2>"$T/cut.err" </dev/null &
-	PUSHPID=$!
-	CUTAT=0
-	while [ "$i" -lt 1500 ]; do
-		# The sessions exist from the probe on: learn their PIDs before the upload starts.
-		[ -n "$sess" ] || sess=$(sshd_sessions "$lpid")
-		s=$(stat -c %s "$FLEET"/t05/root/app/.fleet/incoming/*.partial 2>/dev/null | head -n 1)
-		if [ -n "$s" ] && [ "$s" -gt 1000000 ]; then
-			kill -KILL $sess $(sshd_sessions "$lpid") 2>/dev/null
-			CUTAT=$s
-			break
-		fi
-		i=$((i + 1))
-		sleep 0.005
-	done
-	wait "$PUSHPID"
-	CUTRC=$?
+	t_push_cut t05 "$T/big.tar"
 }
 tries=0
 while [ "$tries" -lt 3 ]; do
