@@ -25,13 +25,6 @@ enum {
 
 #define ACTION_WAIT_TIMEOUT_DEFAULT 600
 
-static void
-action_progress(const struct executor_progress *p, void *arg)
-{
-	(void)arg;
-	report_progress(p, STDERR_FILENO);
-}
-
 /* "t[01-12]" for the selected hosts (caller frees). */
 static char *
 action_hostlist(struct inv_host **hosts, size_t n)
@@ -138,7 +131,6 @@ cmd_action(struct cmd_ctx *ctx, enum action_kind kind, int argc, char **argv)
 	};
 	const char *name = action_name(kind), *limit = NULL;
 	struct action_job job;
-	struct executor_opts eo;
 	struct executor_job ej;
 	struct host_result *results = NULL;
 	struct inv_host **hosts = NULL;
@@ -219,18 +211,9 @@ cmd_action(struct cmd_ctx *ctx, enum action_kind kind, int argc, char **argv)
 		return rc;
 	}
 
-	memset(&eo, 0, sizeof(eo));
-	eo.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
-	eo.cancel = ctx->interrupted;
-	eo.accept_new_host_keys = ctx->accept_new_host_keys;
-	if (ctx->stderr_tty && !json && !quiet)
-		eo.progress = action_progress;
 	ej.run = action_run_host;
 	ej.arg = &job;
-	results = xcalloc(n, sizeof(*results));
-	executor_run(&eo, hosts, n, results, &ej);
-	if (eo.progress != NULL)
-		report_progress_clear(STDERR_FILENO);
+	results = cmd_run_job(ctx, hosts, n, parallel, !json && !quiet, &ej);
 
 	status = executor_exit_status(results, n, *ctx->interrupted != 0);
 	summary = report_summary(results, n);

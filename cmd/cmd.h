@@ -62,6 +62,12 @@ int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
 /* The `default:` of every command's getopt loop: 0 when opt was a common option (go on), else EXIT_USAGE
  * (an unknown option: usage printed; a bad value: message printed). */
 int cmd_other_option(struct cmd_ctx *ctx, int opt, const char *arg);
+struct executor_job;
+/* Run job on hosts (n > 0) at parallel terminals at once (<= 0: the inventory's), with Ctrl-C and the
+ * host-key option of the command line, and the progress line on stderr when progress and it is a TTY.
+ * Returns the results (caller frees with host_results_free). */
+struct host_result *cmd_run_job(struct cmd_ctx *ctx, struct inv_host **hosts, size_t n, long parallel, bool progress,
+    struct executor_job *job);
 /* --component and --version values: 0, or EXIT_USAGE with the rule printed ("CMD: bad WHAT 'V' (...)"). */
 int cmd_check_component(const char *cmdname, const char *component);
 int cmd_check_version(const char *cmdname, const char *what, const char *version);

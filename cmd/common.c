@@ -1,5 +1,6 @@
 /* common: what every command shares — the common options, inventory loading, selection, usage. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,33 @@ cmd_check_version(const char *cmdname, const char *what, const char *v)
 		return 0;
 	cmd_error("%s: bad %s '%s' (1-64 of A-Z a-z 0-9 . _ + -, starting with a letter or digit)", cmdname, what, v);
 	return EXIT_USAGE;
+}
+
+static void
+cmd_progress(const struct executor_progress *p, void *arg)
+{
+	(void)arg;
+	report_progress(p, STDERR_FILENO);
+}
+
+struct host_result *
+cmd_run_job(struct cmd_ctx *ctx, struct inv_host **hosts, size_t n, long parallel, bool progress,
+    struct executor_job *job)
+{
+	struct executor_opts eo;
+	struct host_result *results = xcalloc(n ? n : 1, sizeof(*results));
+
+	memset(&eo, 0, sizeof(eo));
+	eo.parallel = parallel > 0 ? (parallel > INT_MAX ? INT_MAX : (int)parallel) :
+	    (int)inv_get_long(hosts[0], INV_PARALLEL);
+	eo.cancel = ctx->interrupted;
+	eo.accept_new_host_keys = ctx->accept_new_host_keys;
+	if (progress && ctx->stderr_tty)
+		eo.progress = cmd_progress;
+	executor_run(&eo, hosts, n, results, job);
+	if (eo.progress != NULL)
+		report_progress_clear(STDERR_FILENO);
+	return results;
 }
 
 int

@@ -62,13 +62,6 @@ exec_run_one(struct executor_worker *w, struct host_result *r, void *arg)
 	free(cause);
 }
 
-static void
-exec_progress(const struct executor_progress *p, void *arg)
-{
-	(void)arg;
-	report_progress(p, STDERR_FILENO);
-}
-
 int cmd_exec(struct cmd_ctx *ctx, int argc, char **argv);
 
 int
@@ -85,7 +78,6 @@ cmd_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "no-record", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct executor_opts eo;
 	struct executor_job job;
 	struct exec_arg ea;
 	struct host_result *results = NULL;
@@ -142,20 +134,11 @@ cmd_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	command = shquote_join_raw(argv + optind, argc - optind);
 
-	memset(&eo, 0, sizeof(eo));
-	eo.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
-	eo.cancel = ctx->interrupted;
-	eo.accept_new_host_keys = ctx->accept_new_host_keys;
-	if (ctx->stderr_tty && !json && !quiet)
-		eo.progress = exec_progress;
 	ea.command = command;
 	ea.timeout_s = timeout;
 	job.run = exec_run_one;
 	job.arg = &ea;
-	results = xcalloc(n, sizeof(*results));
-	executor_run(&eo, hosts, n, results, &job);
-	if (eo.progress != NULL)
-		report_progress_clear(STDERR_FILENO);
+	results = cmd_run_job(ctx, hosts, n, parallel, !json && !quiet, &job);
 
 	status = executor_exit_status(results, n, *ctx->interrupted != 0);
 	summary = report_summary(results, n);

@@ -229,13 +229,6 @@ lock_json_host(const struct host_result *r, bool do_break, long long now)
 	return o;
 }
 
-static void
-lock_progress(const struct executor_progress *p, void *arg)
-{
-	(void)arg;
-	report_progress(p, STDERR_FILENO);
-}
-
 /* Ask on the terminal before breaking; 0 when confirmed, else an exit status (message printed). */
 static int
 lock_confirm(struct cmd_ctx *ctx, struct inv_host **hosts, size_t n, const char *run_id)
@@ -284,7 +277,6 @@ cmd_lock(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "yes", no_argument, NULL, LOCK_OPT_YES },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct executor_opts eo;
 	struct executor_job job;
 	struct lock_arg la;
 	struct host_result *results = NULL;
@@ -357,20 +349,11 @@ cmd_lock(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 
-	memset(&eo, 0, sizeof(eo));
-	eo.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);
-	eo.cancel = ctx->interrupted;
-	eo.accept_new_host_keys = ctx->accept_new_host_keys;
-	if (ctx->stderr_tty && !json)
-		eo.progress = lock_progress;
 	la.do_break = do_break;
 	la.run_id = run_id;
 	job.run = lock_run_one;
 	job.arg = &la;
-	results = xcalloc(n, sizeof(*results));
-	executor_run(&eo, hosts, n, results, &job);
-	if (eo.progress != NULL)
-		report_progress_clear(STDERR_FILENO);
+	results = cmd_run_job(ctx, hosts, n, 0, !json, &job);
 	status = executor_exit_status(results, n, *ctx->interrupted != 0);
 
 	now = (long long)time(NULL);

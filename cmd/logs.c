@@ -767,7 +767,6 @@ cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct logs_opts lo;
-	struct executor_opts eo;
 	struct executor_job job;
 	struct host_result *results = NULL;
 	struct inv_host **hosts = NULL;
@@ -890,17 +889,10 @@ cmd_logs(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 
-	memset(&eo, 0, sizeof(eo));
-	eo.cancel = ctx->interrupted;
-	eo.accept_new_host_keys = ctx->accept_new_host_keys;
-	if (lo.follow)
-		eo.parallel = n > INT_MAX ? INT_MAX : (int)n;   /* every terminal at once */
-	else
-		eo.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	job.run = lo.follow ? logs_follow_one : logs_run_one;
 	job.arg = &lo;
-	results = xcalloc(n, sizeof(*results));
-	executor_run(&eo, hosts, n, results, &job);
+	/* following: every terminal at once */
+	results = cmd_run_job(ctx, hosts, n, lo.follow ? (long)n : parallel, false, &job);
 
 	status = executor_exit_status(results, n, *ctx->interrupted != 0);
 	if (!lo.follow) {

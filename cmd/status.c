@@ -89,7 +89,6 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct executor_opts eo;
 	struct executor_job job;
 	struct status_arg sa;
 	struct host_result *results = NULL;
@@ -138,17 +137,13 @@ cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = EXIT_FAILED;
 		goto out;
 	}
-	results = xcalloc(n, sizeof(*results));
 	if (!offline) {
-		memset(&eo, 0, sizeof(eo));
-		eo.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
-		eo.cancel = ctx->interrupted;
-		eo.accept_new_host_keys = ctx->accept_new_host_keys;
 		sa.component = component;
 		job.run = status_run_one;
 		job.arg = &sa;
-		executor_run(&eo, hosts, n, results, &job);
+		results = cmd_run_job(ctx, hosts, n, parallel, false, &job);
 	} else {
+		results = xcalloc(n, sizeof(*results));
 		for (size_t i = 0; i < n; i++) {
 			results[i].host = hosts[i];
 			results[i].state = HS_SKIPPED;
