@@ -129,10 +129,9 @@ struct cmd_deploy {
 struct bundle;
 /* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history
  * and, when delta, the delta against the releases the history says it holds (one per set of bases).
- * 0 or an exit status (message printed).  Free with cmd_deploy_targets_free. */
+ * 0 or an exit status (message printed).  Free with targets_free (lib/targets.h). */
 int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
     const struct bundle *b, const char *stored, bool delta, struct deploy_target **out);
-void cmd_deploy_targets_free(struct deploy_target *targets, size_t n);
 /*
  * The release's signature: made now with sign_key, else found beside the archive (ARCHIVE.sig), else in
  * the store (STATE_DIR/bundles/<sha256>.sig), and kept in the store.  With require_signature in the

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../lib/bundle.h"
+#include "../lib/targets.h"
 #include "../lib/deploy.h"
 #include "../lib/history.h"
 #include "cmd.h"
@@ -211,7 +212,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 usage:
 	rc = EXIT_USAGE;
 out:
-	cmd_deploy_targets_free(targets, n);
+	targets_free(targets, n);
 	bundle_free(b);
 	free(stored);
 	free(run_id);

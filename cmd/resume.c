@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../lib/bundle.h"
+#include "../lib/targets.h"
 #include "../lib/deploy.h"
 #include "../lib/journal.h"
 #include "cmd.h"
@@ -153,7 +154,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("resuming run %s (%s): %s", jr->id, jr->status, b->id);
 	rc = cmd_deploy_run(ctx, &dr);
 out:
-	cmd_deploy_targets_free(targets, n);
+	targets_free(targets, n);
 	journal_run_free(jr);
 	bundle_free(b);
 	free(stored);

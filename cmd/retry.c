@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../lib/bundle.h"
+#include "../lib/targets.h"
 #include "../lib/deploy.h"
 #include "../lib/journal.h"
 #include "cmd.h"
@@ -120,7 +121,7 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 usage:
 	rc = EXIT_USAGE;
 out:
-	cmd_deploy_targets_free(targets, n);
+	targets_free(targets, n);
 	journal_run_free(jr);
 	bundle_free(b);
 	free(stored);
