@@ -119,6 +119,7 @@ struct cmd_deploy {
 	time_t retry_until;             /* 0 = no retries */
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
+	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
 	const char *signer;             /* the key that signed the release (verified), or NULL */
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
@@ -131,7 +132,7 @@ struct bundle;
  * and, when delta, the delta against the releases the history says it holds (one per set of bases).
  * 0 or an exit status (message printed).  Free with targets_free (lib/targets.h). */
 int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
-    const struct bundle *b, const char *stored, bool delta, struct deploy_target **out);
+    const struct bundle *b, const char *stored, bool delta, bool hardlink, struct deploy_target **out);
 /*
  * The release's signature: made now with sign_key, else found beside the archive (ARCHIVE.sig), else in
  * the store (STATE_DIR/bundles/<sha256>.sig), and kept in the store.  With require_signature in the
@@ -140,9 +141,9 @@ int cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host
  */
 int cmd_release_signature(struct cmd_ctx *ctx, const char *cmdname, const struct bundle *b, const char *archive,
     const char *sign_key, char **signer);
-/* Did the journalled plan say --no-delta? */
+/* A yes/no option of a journalled plan ("no_delta", "hardlink"). */
 struct json_t;
-bool cmd_plan_no_delta(const struct json_t *plan);
+bool cmd_plan_option(const struct json_t *plan, const char *name);
 struct journal_run;
 /* A journalled run, its terminals (in plan order, from the current inventory) and its stored bundle.
  * 0 or an exit status (message printed); the caller frees what was set. */

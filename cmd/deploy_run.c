@@ -227,6 +227,7 @@ deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const st
 	json_object_set_new(opt, "pause_after_wave", json_boolean(ro->pause_after_wave));
 	json_object_set_new(opt, "parallel", json_integer(dr->parallel));
 	json_object_set_new(opt, "no_delta", json_boolean(dr->no_delta));
+	json_object_set_new(opt, "hardlink", json_boolean(dr->hardlink));
 	json_object_set_new(plan, "options", opt);
 	json_object_set_new(plan, "at", dr->at ? json_integer((json_int_t)dr->at) : json_null());
 	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
@@ -621,12 +622,12 @@ out:
 
 int
 cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **hosts, size_t n,
-    const struct bundle *b, const char *stored, bool delta, struct deploy_target **out)
+    const struct bundle *b, const char *stored, bool delta, bool hardlink, struct deploy_target **out)
 {
 	char **warnings = NULL, *cause = NULL;
 	int rc = 0;
 
-	if (targets_make(ctx->inv->state_dir, hosts, n, b, stored, delta, out, &warnings, &cause) != 0) {
+	if (targets_make(ctx->inv->state_dir, hosts, n, b, stored, delta, hardlink, out, &warnings, &cause) != 0) {
 		cmd_error("%s: %s", cmdname, cause != NULL ? cause : "cannot plan the targets");
 		rc = EXIT_FAILED;
 	}
@@ -638,9 +639,9 @@ cmd_deploy_targets(struct cmd_ctx *ctx, const char *cmdname, struct inv_host **h
 }
 
 bool
-cmd_plan_no_delta(const json_t *plan)
+cmd_plan_option(const json_t *plan, const char *name)
 {
-	return json_is_true(json_object_get(json_object_get(plan, "options"), "no_delta"));
+	return json_is_true(json_object_get(json_object_get(plan, "options"), name));
 }
 
 int

@@ -105,6 +105,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "retry-for", required_argument, NULL, 'T' },
 		{ "until", required_argument, NULL, 'Z' },
 		{ "no-delta", no_argument, NULL, 'N' + 512 },
+		{ "hardlink", no_argument, NULL, 'H' + 512 },
 		{ "sign", required_argument, NULL, 'S' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -117,7 +118,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	char *stored = NULL, *run_id = NULL, *command = NULL, *signer = NULL;
 	const char *sign_key = NULL;
 	struct stat st;
-	bool dry_run = false, json = false, no_delta = false;
+	bool dry_run = false, json = false, no_delta = false, hardlink = false;
 	long parallel = 0;
 	size_t n = 0;
 	int opt, rc;
@@ -157,6 +158,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 'n': dry_run = true; break;
 		case 'N' + 512: no_delta = true; break;
+		case 'H' + 512: hardlink = true; break;
 		case 'S' + 512: sign_key = optarg; break;
 		case 'j': json = true; break;
 		default:
@@ -179,7 +181,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = cmd_release_signature(ctx, "push", b, stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode) ? NULL :
 	    argv[optind], sign_key, &signer)) != 0)
 		goto out;
-	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, !no_delta, &targets)) != 0)
+	if ((rc = cmd_deploy_targets(ctx, "push", hosts, n, b, stored, !no_delta, hardlink, &targets)) != 0)
 		goto out;
 
 	run_id = cmd_run_id();
@@ -200,6 +202,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
 	dr.no_delta = no_delta;
+	dr.hardlink = hardlink;
 	dr.signer = signer;
 	dr.json = json;
 	dr.interactive = ctx->stdin_tty;
@@ -228,7 +231,7 @@ const struct cmd_entry cmd_push_entry = {
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
 	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
 	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
-	    "       [--no-delta] [--sign KEY] [--dry-run] [--json]",
+	    "       [--no-delta | --hardlink] [--sign KEY] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -239,6 +242,9 @@ const struct cmd_entry cmd_push_entry = {
 	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
 	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
 	    "      --no-delta      send the whole bundle, even where the terminal holds most of it\n"
+	    "      --hardlink      a delta hard-links the files it reuses instead of copying them (faster, no\n"
+	    "                      space; but the releases then share those files: a change to one in place\n"
+	    "                      changes both)\n"
 	    "      --sign KEY      sign the release now (ed25519 PEM private key; else BUNDLE.sig is used)\n"
 	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"

@@ -115,7 +115,8 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 			if (wave_of[i] < first)
 				wave_of[i] = first;
 	}
-	if ((rc = cmd_deploy_targets(ctx, "resume", hosts, n, b, stored, !cmd_plan_no_delta(jr->plan), &targets)) != 0)
+	if ((rc = cmd_deploy_targets(ctx, "resume", hosts, n, b, stored, !cmd_plan_option(jr->plan, "no_delta"),
+	    cmd_plan_option(jr->plan, "hardlink"), &targets)) != 0)
 		goto out;
 	memset(&dr, 0, sizeof(dr));
 	dr.kind = json_string_value(json_object_get(plan, "kind")) ?: "push";
@@ -136,7 +137,8 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.prior = jr->hosts;
 	dr.nwaves = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1;
 	dr.parallel = (int)json_integer_value(json_object_get(opt, "parallel"));
-	dr.no_delta = cmd_plan_no_delta(plan);
+	dr.no_delta = cmd_plan_option(plan, "no_delta");
+	dr.hardlink = cmd_plan_option(plan, "hardlink");
 	dr.signer = signer;
 	if (dr.parallel <= 0)
 		dr.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);

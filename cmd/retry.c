@@ -89,7 +89,8 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = EXIT_OK;
 		goto out;
 	}
-	if ((rc = cmd_deploy_targets(ctx, "retry", hosts, n, b, stored, !cmd_plan_no_delta(jr->plan), &targets)) != 0)
+	if ((rc = cmd_deploy_targets(ctx, "retry", hosts, n, b, stored, !cmd_plan_option(jr->plan, "no_delta"),
+	    cmd_plan_option(jr->plan, "hardlink"), &targets)) != 0)
 		goto out;
 	run_id = cmd_run_id();
 	label = xasprintf("%s (retry of %s)", b->id, jr->id);
@@ -110,7 +111,8 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.json = json;
 	dr.dry_run = dry_run;
-	dr.no_delta = cmd_plan_no_delta(jr->plan);
+	dr.no_delta = cmd_plan_option(jr->plan, "no_delta");
+	dr.hardlink = cmd_plan_option(jr->plan, "hardlink");
 	dr.signer = signer;
 	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);

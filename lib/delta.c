@@ -484,7 +484,14 @@ delta_dirlen(const char *path)
 	return slash != NULL ? (size_t)(slash - path) : 0;
 }
 
-/* Files reused under their own path, from one base, in one directory: one cp line. */
+/* Reused by a hard link: asked for, and the mode is the same (a chmod would change the old release too). */
+static bool
+delta_links(const struct delta_plan *p, size_t i)
+{
+	return p->hardlink && p->files[i].how == DELTA_REUSE && p->files[i].src_mode == p->m->entries[i].mode;
+}
+
+/* Files reused under their own path, from one base, in one directory, the same way: one cp (ln) line. */
 static bool
 delta_batchable(const struct delta_plan *p, size_t first, size_t i)
 {
@@ -493,7 +500,8 @@ delta_batchable(const struct delta_plan *p, size_t first, size_t i)
 	size_t la = delta_dirlen(a->path);
 
 	return e->type == MANIFEST_FILE && f->how == DELTA_REUSE && strcmp(f->src, e->path) == 0 &&
-	    f->base == fa->base && delta_dirlen(e->path) == la && strncmp(e->path, a->path, la) == 0;
+	    f->base == fa->base && delta_dirlen(e->path) == la && strncmp(e->path, a->path, la) == 0 &&
+	    delta_links(p, first) == delta_links(p, i);
 }
 
 /* A file the recipe makes whose mode must be set: rebuilt by dd, or copied from a different mode. */
@@ -546,7 +554,7 @@ delta_recipe(const struct delta_plan *p)
 			continue;
 		}
 		if (strcmp(f->src, e->path) != 0) {
-			buf_adds(&b, "cp -p -- ");
+			buf_adds(&b, delta_links(p, i) ? "ln -- " : "cp -p -- ");
 			delta_src(&b, id, f->src);
 			buf_adds(&b, " ");
 			delta_dest(&b, e->path);
@@ -571,7 +579,7 @@ delta_recipe(const struct delta_plan *p)
 				if (batched[j] || !delta_batchable(p, first, j))
 					continue;
 				if (count == 0)
-					buf_adds(&b, "cp -p --");
+					buf_adds(&b, delta_links(p, first) ? "ln --" : "cp -p --");
 				buf_adds(&b, " ");
 				delta_src(&b, id, pj);
 				batched[j] = true;
@@ -783,7 +791,7 @@ delta_describe(const struct delta_plan *p)
 /* The cache key: everything the archive's bytes depend on. */
 static int
 delta_key(const char *new_sha256, const char *compression, const struct delta_base *bases, size_t nbases,
-    char hex[65])
+    bool hardlink, char hex[65])
 {
 	struct buf b;
 	unsigned char md[32];
@@ -791,8 +799,8 @@ delta_key(const char *new_sha256, const char *compression, const struct delta_ba
 	int rc;
 
 	buf_init(&b, 0);
-	buf_addf(&b, "%s\n%s\n%s\nblock %u big %llu\n", DELTA_FORMAT, new_sha256, compression ? compression : "gzip",
-	    DELTA_BLOCK, (unsigned long long)DELTA_BIG);
+	buf_addf(&b, "%s\n%s\n%s\nblock %u big %llu%s\n", DELTA_FORMAT, new_sha256, compression ? compression : "gzip",
+	    DELTA_BLOCK, (unsigned long long)DELTA_BIG, hardlink ? " hardlink" : "");
 	for (size_t k = 0; k < nbases; k++)
 		buf_addf(&b, "base %s %s\n", bases[k].id, bases[k].bundle != NULL ? "bundle" : "-");
 	rc = EVP_Digest(b.data, b.len, md, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -1;
@@ -804,7 +812,8 @@ delta_key(const char *new_sha256, const char *compression, const struct delta_ba
 
 int
 delta_build(const char *cache_dir, const char *new_bundle, const char *new_sha256, const char *compression,
-    const struct manifest *m, const struct delta_base *bases, size_t nbases, struct delta_built **out, char **cause)
+    const struct manifest *m, const struct delta_base *bases, size_t nbases, bool hardlink, struct delta_built **out,
+    char **cause)
 {
 	struct delta_plan *p = delta_plan_new(m, bases, nbases);
 	struct delta_built *d = NULL;
@@ -820,7 +829,8 @@ delta_build(const char *cache_dir, const char *new_bundle, const char *new_sha25
 		rc = 1;
 		goto out;
 	}
-	if (delta_key(new_sha256, compression, bases, nbases, key) != 0) {
+	p->hardlink = hardlink;
+	if (delta_key(new_sha256, compression, bases, nbases, hardlink, key) != 0) {
 		set_cause(cause, -1, "sha256 failed");
 		goto out;
 	}

@@ -2,7 +2,8 @@
  * delta: send a terminal only what it lacks.  Given the manifest of the release to push and the
  * manifests of releases the terminal already holds (its "bases"), plan per file:
  *
- *   reuse   a file with the same SHA-256 exists in a base: copied on the terminal (cp -p), no upload
+ *   reuse   a file with the same SHA-256 exists in a base: copied on the terminal (cp -p), no upload;
+ *           hard-linked (ln) instead when the plan says hardlink and the mode is the same
  *   blocks  a big file (>= DELTA_BIG) whose old version (same path in a base whose bundle is in the
  *           local store) differs in places: the DELTA_BLOCK-sized blocks found in the old file are
  *           copied with dd, only the others travel
@@ -64,6 +65,7 @@ struct delta_plan {                 /* owner: delta_plan_free */
 	const struct delta_base *bases; /* borrowed */
 	size_t nbases;
 	struct delta_file *files;       /* parallel to m->entries (only files use it) */
+	bool hardlink;                  /* reuse by hard link (ln) where the mode is the same, not cp -p */
 	/* figures */
 	size_t files_reused, files_sent, files_blocks;
 	uint64_t bytes_reused, bytes_sent;      /* file bytes, before compression */
@@ -128,7 +130,8 @@ struct delta_built {                /* owner: delta_built_free */
  * with *cause.
  */
 int delta_build(const char *cache_dir, const char *new_bundle, const char *new_sha256, const char *compression,
-    const struct manifest *m, const struct delta_base *bases, size_t nbases, struct delta_built **out, char **cause);
+    const struct manifest *m, const struct delta_base *bases, size_t nbases, bool hardlink, struct delta_built **out,
+    char **cause);
 void delta_built_free(struct delta_built *d);
 
 #endif

@@ -61,7 +61,7 @@ dt_base_get(struct history *h, const char *store, const char *component, const c
 static struct delta_built *
 dt_delta_for(const char *state_dir, struct history *h, const struct hist_state *st, const struct bundle *b,
     const char *stored, const struct manifest *newm, struct dt_base **bases, size_t *nbases, struct dt_group **groups,
-    size_t *ngroups, bool *take, char ***warnings, size_t *nwarnings)
+    size_t *ngroups, bool hardlink, bool *take, char ***warnings, size_t *nwarnings)
 {
 	const char *ids[4];
 	struct delta_base db[4];
@@ -115,7 +115,7 @@ dt_delta_for(const char *state_dir, struct history *h, const struct hist_state *
 		g = &(*groups)[(*ngroups)++];
 		memset(g, 0, sizeof(*g));
 		g->key = xstrdup(key.data);
-		rc = delta_build(cache, stored, b->sha256, b->compression, newm, db, nb, &g->d, &cause);
+		rc = delta_build(cache, stored, b->sha256, b->compression, newm, db, nb, hardlink, &g->d, &cause);
 		if (rc < 0)
 			strv_push(warnings, nwarnings, xasprintf("no delta against %s(the full bundle goes instead): %s",
 			    key.data, cause));
@@ -134,7 +134,7 @@ out:
 
 int
 targets_make(const char *state_dir, struct inv_host **hosts, size_t n, const struct bundle *b, const char *stored,
-    bool delta, struct deploy_target **out, char ***warnings, char **cause)
+    bool delta, bool hardlink, struct deploy_target **out, char ***warnings, char **cause)
 {
 	struct deploy_target *targets = xcalloc(n ? n : 1, sizeof(*targets));
 	struct history *h = NULL;
@@ -171,7 +171,7 @@ targets_make(const char *state_dir, struct inv_host **hosts, size_t n, const str
 				strv_push(&targets[i].keep, &k, xstrdup(st.good[g]));
 		if (newm != NULL && stored != NULL)
 			targets[i].delta = dt_delta_for(state_dir, h, &st, b, stored, newm, &bases, &nbases, &groups,
-			    &ngroups, &targets[i].owns_delta, warnings, &nwarnings);
+			    &ngroups, hardlink, &targets[i].owns_delta, warnings, &nwarnings);
 		hist_state_free(&st);
 	}
 	*out = targets;

@@ -15,11 +15,11 @@ struct bundle;
 
 /*
  * One target per host for bundle b (stored at `stored`, its path in the store).  A delta that could not
- * be made is not an error: the terminal gets the full bundle and *warnings (NULL-terminated, caller frees
+ * be made is not an error (hardlink: the delta reuses files by hard link where their mode is the same): the terminal gets the full bundle and *warnings (NULL-terminated, caller frees
  * with strv_free; NULL when none) says why.  0 with *out (free with targets_free), or -1 with *cause.
  */
 int targets_make(const char *state_dir, struct inv_host **hosts, size_t n, const struct bundle *b, const char *stored,
-    bool delta, struct deploy_target **out, char ***warnings, char **cause);
+    bool delta, bool hardlink, struct deploy_target **out, char ***warnings, char **cause);
 void targets_free(struct deploy_target *targets, size_t n);
 
 #endif

@@ -158,6 +158,21 @@ from=$(hj t05 .resumed_from)
 	fail delta_resume_resumes "delta '$(hj t05 .delta)', resumed_from '$from'"
 cmp -s "$FLEET/t05/root/app/current/data/new.bin" "$R/data/new.bin" && pass delta_resume_content || fail delta_resume_content "new.bin differs"
 
+# --hardlink: the reused files are hard links to the old release's (same inode), the tree as a full push's.
+printf 'colour = violet\n' >"$R/conf/settings"
+run fl bundle "$R" --version 7.0 -o "$T/r7.tar.gz"
+old3=$(readlink "$FLEET/t01/root/app/current")
+t_check delta_hardlink_ok expect_exit 0 fl push "$T/r7.tar.gz" -l t01 --hardlink --json
+[ "$(hj t01 .delta)" = true ] && pass delta_hardlink_is_delta || fail delta_hardlink_is_delta "delta '$(hj t01 .delta)'"
+t_check delta_hardlink_full_ok expect_exit 0 fl push "$T/r7.tar.gz" -l t03 --no-delta --json
+t_check delta_hardlink_tree_same_as_full same_tree t01 t03
+i_new=$(stat -c %i "$FLEET/t01/root/app/current/lib1/part1.bin")
+i_old=$(stat -c %i "$FLEET/t01/root/app/$old3/lib1/part1.bin")
+[ "$i_new" = "$i_old" ] && pass delta_hardlink_shares_inode || fail delta_hardlink_shares_inode "inodes $i_new, $i_old"
+i_new=$(stat -c %i "$FLEET/t01/root/app/current/conf/settings")
+i_old=$(stat -c %i "$FLEET/t01/root/app/$old3/conf/settings")
+[ "$i_new" != "$i_old" ] && pass delta_hardlink_changed_file_own || fail delta_hardlink_changed_file_own "same inode"
+
 # A terminal whose tools are all busybox (sh, tar, gzip, sha256sum, cp, dd, mkfifo, tee).
 if command -v busybox >/dev/null 2>&1; then
 	mkdir -p "$T/bb"
