@@ -7,7 +7,7 @@
 #   sh bench/delta.sh [N]         (default 50)
 #
 # Environment: FLEETCTL (default ./fleetctl; copied before the first run), ROUNDS (default 3),
-# METHODS (default "delta full rsync stream"), FILES (1000), FILE_BYTES (20000), DIRS (20),
+# METHODS (default "delta link full rsync stream"; link = delta with --hardlink), FILES (1000), FILE_BYTES (20000), DIRS (20),
 # CHANGED (default FILES / 100), WARMUP (default 1: one unrecorded run of every method first),
 # SAMPLE (3: terminals whose whole tree is hashed after each run; all are counted), PARTS (default 1:
 # time the parts a push is made of, 3 runs each, after the rounds),
@@ -18,7 +18,7 @@ ROUNDS=${ROUNDS:-3}
 . "$(dirname "$0")/lib.sh"
 
 n_arg=${1:-50}
-METHODS=${METHODS:-delta full rsync stream}
+METHODS=${METHODS:-delta link full rsync stream}
 FILES=${FILES:-1000}
 FILE_BYTES=${FILE_BYTES:-20000}
 DIRS=${DIRS:-20}
@@ -178,6 +178,10 @@ run_delta() {
 	ctime "$FLEETCTL" -i "$FLEET_INI" push "$B/r2.tar.gz" -p "$N" --json
 }
 
+run_link() {
+	ctime "$FLEETCTL" -i "$FLEET_INI" push "$B/r2.tar.gz" -p "$N" --hardlink --json
+}
+
 run_full() {
 	ctime "$FLEETCTL" -i "$FLEET_INI" push "$B/r2.tar.gz" -p "$N" --no-delta --json
 }
@@ -224,7 +228,7 @@ measure() {
 	ver=2.$ROUND.$m
 	make_r2
 	case "$m" in
-	delta | full)
+	delta | link | full)
 		t0=$(bench_now)
 		"$FLEETCTL" bundle "$B/r2" --version "$ver" -o "$B/r2.tar.gz" --json >"$B/r2.json" ||
 		    { bench_err "fleetctl bundle $ver failed"; return 1; }
@@ -249,13 +253,13 @@ measure() {
 	c1=$(cpu_busy)
 	l1=$(cat "$LO")
 	case "$m" in
-	delta) check_fleetctl "$rc" true ;;
+	delta | link) check_fleetctl "$rc" true ;;
 	full) check_fleetctl "$rc" false ;;
 	*) check_peer "$rc" ;;
 	esac
 	if [ $? -eq 0 ]; then ok=1; else ok=0; fi
 	case "$m" in
-	delta | full) payload=$(json_summary "$B/out" | jq -r '.bytes_sent // 0') ;;
+	delta | link | full) payload=$(json_summary "$B/out" | jq -r '.bytes_sent // 0') ;;
 	rsync) payload=$(cat "$B/rsync-stats"/* 2>/dev/null | sed -n 's/^Total bytes sent: //p' | tr -d ', ' |
 	    awk '{ s += $1 } END { print s + 0 }') ;;
 	stream) payload=$(($(tar -cf - -C "$B/r2" . | gzip -1 | wc -c) * N)) ;;
@@ -278,7 +282,7 @@ measure() {
 	fi
 	# back on release 1 (untimed)
 	case "$m" in
-	delta | full)
+	delta | link | full)
 		"$FLEETCTL" -i "$FLEET_INI" push "$B/r1.tar.gz" -p "$N" --json >"$B/out.reset" 2>&1 </dev/null
 		s=$(json_summary "$B/out.reset")
 		if [ "$(echo "$s" | jq -r .ok)" != "$N" ] || [ "$(echo "$s" | jq -r .bytes_sent)" != 0 ]; then
@@ -404,6 +408,7 @@ verdict() {
 label() {
 	case "$1" in
 	delta) echo "**fleetctl push** (delta: unchanged files cp'd on the terminal)" ;;
+	link) echo "fleetctl push --hardlink (delta: unchanged files hard-linked, as rsync --link-dest)" ;;
 	full) echo "fleetctl push --no-delta (the whole bundle)" ;;
 	rsync) echo "rsync -a --link-dest (unchanged files hard-linked), then ssh switch" ;;
 	stream) echo "stream: tar \| gzip -1 \| ssh 'gzip -dc \| tar x && switch'" ;;
@@ -421,7 +426,7 @@ part_label() {
 	esac
 }
 
-for m in delta full rsync stream; do
+for m in delta link full rsync stream; do
 	eval "t_$m=\$(median_field $m 2) lo_$m=\$(median_field $m 4) p_$m=\$(median_field $m 5)"
 done
 # shellcheck disable=SC2154
@@ -430,6 +435,8 @@ done
 	r_bytes_lo=$(ratio3 "$lo_delta" "$lo_full")
 	r_time=$(ratio3 "$t_delta" "$t_full")
 	r_rsync=$(ratio3 "$t_rsync" "$t_delta")
+	r_link=$(ratio3 "$t_link" "$t_full")
+	r_rsync_link=$(ratio3 "$t_rsync" "$t_link")
 	r_stream=$(ratio3 "$t_stream" "$t_full")
 }
 pct() {
@@ -470,6 +477,8 @@ two() {
 	echo "| delta time / full time | $(two "$r_time") | <= 0.25 | $(verdict "$r_time" '<=' 0.25) |"
 	echo "| rsync time / delta time | $(two "$r_rsync") | >= 1.5 | $(verdict "$r_rsync" '>=' 1.5) |"
 	echo "| stream time / full time | $(two "$r_stream") | >= 1.2 | $(verdict "$r_stream" '>=' 1.2) |"
+	echo "| --hardlink delta time / full time | $(two "$r_link") | (<= 0.25) | $(verdict "$r_link" '<=' 0.25) |"
+	echo "| rsync time / --hardlink delta time | $(two "$r_rsync_link") | (>= 1.5) | $(verdict "$r_rsync_link" '>=' 1.5) |"
 	echo
 	if [ -s "$B/reuse" ]; then
 		echo "fleetctl delta, files reused per terminal: $(paste -sd';' "$B/reuse" | sed 's/;/; /g')."
