@@ -35,6 +35,7 @@ struct cmd_ctx {
 
 enum {
 	CMD_CHANGES_TERMINALS = 0x1,  /* destructive: never an alias, never a prefix match */
+	CMD_READS_HISTORY = 0x2,      /* with history_remote: pull the shared history first */
 };
 
 struct cmd_entry {
@@ -62,6 +63,11 @@ int cmd_common_option(struct cmd_ctx *ctx, int opt, const char *arg);
 /* The `default:` of every command's getopt loop: 0 when opt was a common option (go on), else EXIT_USAGE
  * (an unknown option: usage printed; a bad value: message printed). */
 int cmd_other_option(struct cmd_ctx *ctx, int opt, const char *arg);
+/* With history_remote: bring the local history up to the shared one / send what this controller
+ * recorded.  A remote that cannot be reached is a warning (the commits stay local and go next time). */
+void cmd_history_pull(struct cmd_ctx *ctx);
+struct history;
+void cmd_history_push(struct cmd_ctx *ctx, struct history *h);
 struct executor_job;
 /* Run job on hosts (n > 0) at parallel terminals at once (<= 0: the inventory's), with Ctrl-C and the
  * host-key option of the command line, and the progress line on stderr when progress and it is a TTY.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../lib/bundle.h"
+#include "../lib/histsync.h"
 #include "../lib/history.h"
 #include "../lib/report.h"
 #include "../lib/select.h"
@@ -169,7 +170,66 @@ cmd_load_inventory(struct cmd_ctx *ctx)
 		free(cause);
 		return EXIT_USAGE;
 	}
+	if (ctx->inv->history_remote != NULL && histsync_check_url(ctx->inv->history_remote, &cause) != 0) {
+		cmd_error("%s: %s", ctx->inv->path, cause);
+		free(cause);
+		return EXIT_USAGE;
+	}
+	if (ctx->entry != NULL && (ctx->entry->flags & CMD_READS_HISTORY))
+		cmd_history_pull(ctx);
 	return 0;
+}
+
+/* The unpushed commits, in a warning. */
+static void
+cmd_history_unpushed_warning(struct history *h, const char *what, const char *why)
+{
+	char **ids = NULL, *cause = NULL;
+
+	if (histsync_unpushed(h, &ids, &cause) == 0)
+		cmd_error("warning: %s (%s): working on the local history; %zu commit%s not in the shared history yet "
+		    "(they go with the next operation; fleetctl history --unpushed)", what, why, strv_len(ids),
+		    strv_len(ids) == 1 ? " is" : "s are");
+	else
+		cmd_error("warning: %s (%s)", what, why);
+	strv_free(ids);
+	free(cause);
+}
+
+void
+cmd_history_pull(struct cmd_ctx *ctx)
+{
+	struct history *h = NULL;
+	char *cause = NULL;
+
+	if (ctx->inv == NULL || ctx->inv->history_remote == NULL)
+		return;
+	if (history_open(ctx->inv->state_dir, &h, &cause) != 0) {
+		cmd_error("warning: %s", cause);
+	} else if (histsync_pull(h, ctx->inv->history_remote, &cause) != 0) {
+		cmd_history_unpushed_warning(h, "cannot read the shared history", cause);
+	} else {
+		/* commits left from a time the remote was away go now */
+		char **ids = NULL;
+
+		if (histsync_unpushed(h, &ids, &cause) == 0 && strv_len(ids) > 0)
+			cmd_history_push(ctx, h);
+		strv_free(ids);
+	}
+	history_close(h);
+	free(cause);
+}
+
+void
+cmd_history_push(struct cmd_ctx *ctx, struct history *h)
+{
+	char *cause = NULL;
+
+	if (ctx->inv == NULL || ctx->inv->history_remote == NULL || h == NULL)
+		return;
+	if (histsync_push(h, ctx->inv->history_remote, &cause) != 0)
+		cmd_history_unpushed_warning(h, "cannot push to the shared history", cause);
+	free(cause);
 }
 
 int
@@ -243,6 +303,7 @@ cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const cha
 		cmd_error("warning: cannot record %s in the history: %s", kind, cause != NULL ? cause : "unknown error");
 		goto out;
 	}
+	cmd_history_push(ctx, h);
 	rc = 0;
 out:
 	history_close(h);

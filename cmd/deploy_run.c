@@ -522,6 +522,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	op.nresults = dr->n;
 	if (history_record(h, &op, commit, &cause) != 0)
 		goto record_failed;
+	cmd_history_push(ctx, h);
 	goto alarm;
 record_failed:
 	cmd_error("warning: cannot record %s in the history: %s", dr->kind, cause ? cause : "unknown error");
@@ -595,8 +596,13 @@ cmd_release_signature(struct cmd_ctx *ctx, const char *cmdname, const struct bun
 	} else if (archive != NULL && (beside = xasprintf("%s.sig", archive)) != NULL &&
 	    read_file(beside, 64 * 1024, &sig, &len) == 0) {
 		/* found beside the archive */
-	} else if (read_file(kept, 64 * 1024, &sig, &len) != 0)
-		sig = NULL;
+	} else if (read_file(kept, 64 * 1024, &sig, &len) != 0) {
+		char *shared = ctx->inv->bundle_remote != NULL ? xasprintf("%s/%s.sig", ctx->inv->bundle_remote, b->sha256) : NULL;
+
+		if (shared == NULL || read_file(shared, 64 * 1024, &sig, &len) != 0)
+			sig = NULL;
+		free(shared);
+	}
 	if (ctx->inv->require_signature == NULL) {
 		rc = 0;   /* nothing asked; a signature found is still kept with the bundle */
 	} else if (sig == NULL) {
@@ -611,6 +617,13 @@ cmd_release_signature(struct cmd_ctx *ctx, const char *cmdname, const struct bun
 		rc = 0;
 	if (rc == 0 && sig != NULL && write_file_atomic(kept, sig, strlen(sig), 0644) != 0)
 		cmd_error("%s: warning: cannot keep the signature as '%s'", cmdname, kept);
+	if (rc == 0 && sig != NULL && ctx->inv->bundle_remote != NULL) {
+		char *shared = xasprintf("%s/%s.sig", ctx->inv->bundle_remote, b->sha256);
+
+		if (mkdir_p(ctx->inv->bundle_remote, 0755) != 0 || write_file_atomic(shared, sig, strlen(sig), 0644) != 0)
+			cmd_error("%s: warning: cannot put the signature in '%s'", cmdname, shared);
+		free(shared);
+	}
 out:
 	free(store);
 	free(kept);
@@ -651,8 +664,25 @@ cmd_stored_bundle(struct cmd_ctx *ctx, const char *cmdname, const char *sha256, 
 	int rc = EXIT_FAILED;
 
 	if (bundle_store_path(store, sha256, stored) != 0) {
-		cmd_error("%s: the bundle %s is no longer in the store '%s'", cmdname, sha256, store);
-		goto out;
+		/* Another controller's push: its bundle may be in the shared store. */
+		char *shared = NULL;
+		struct bundle *sb = NULL;
+
+		if (ctx->inv->bundle_remote == NULL || bundle_store_path(ctx->inv->bundle_remote, sha256, &shared) != 0 ||
+		    bundle_open(shared, &sb, &cause) != 0 || strcmp(sb->sha256, sha256) != 0 ||
+		    bundle_store_put(store, sb, stored, &cause) != 0) {
+			if (cause != NULL)
+				cmd_error("%s: the bundle %s from bundle_remote: %s", cmdname, sha256, cause);
+			else
+				cmd_error("%s: the bundle %s is no longer in the store '%s'%s%s", cmdname, sha256, store,
+				    ctx->inv->bundle_remote != NULL ? " nor in bundle_remote " : "",
+				    ctx->inv->bundle_remote != NULL ? ctx->inv->bundle_remote : "");
+			free(shared);
+			bundle_free(sb);
+			goto out;
+		}
+		free(shared);
+		bundle_free(sb);
 	}
 	if (bundle_open(*stored, b, &cause) != 0) {
 		cmd_error("%s: stored bundle '%s' refused: %s", cmdname, *stored, cause);

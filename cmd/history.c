@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../lib/histsync.h"
 #include "../lib/history.h"
 #include "../lib/util.h"
 #include "cmd.h"
@@ -24,6 +25,7 @@ struct history_view {
 	size_t shown;
 	bool json;
 	bool write_failed;
+	char **only;                /* --unpushed: these commits only (sorted), or NULL */
 };
 
 static int
@@ -58,6 +60,8 @@ history_show(const struct hist_entry *e, void *arg)
 	json_t *o;
 
 	if (v->hosts != NULL && !hist_body_names_any(e->body, v->hosts, v->nhosts))
+		return 0;
+	if (v->only != NULL && bsearch(&e->commit, v->only, strv_len(v->only), sizeof(*v->only), history_cmp_name) == NULL)
 		return 0;
 	actor = history_actor_of(e->body);
 	if (v->json) {
@@ -96,6 +100,7 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, HISTORY_OPT_JSON },
+		{ "unpushed", no_argument, NULL, HISTORY_OPT_JSON + 1 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct history_view view;
@@ -105,6 +110,7 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	char *cause = NULL;
 	size_t nhosts = 0, i;
 	long count = 0;
+	bool unpushed = false;
 	int opt, rc;
 
 	memset(&view, 0, sizeof(view));
@@ -123,6 +129,9 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case HISTORY_OPT_JSON:
 			view.json = true;
+			break;
+		case HISTORY_OPT_JSON + 1:
+			unpushed = true;
 			break;
 		default:
 			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
@@ -148,8 +157,15 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	view.limit = (size_t)count;
 
 	rc = EXIT_OK;
-	if (history_open(ctx->inv->state_dir, &h, &cause) != 0 ||
-	    history_log(h, NULL, 0, history_show, &view, &cause) < 0) {
+	if (unpushed && ctx->inv->history_remote == NULL) {
+		cmd_error("history: --unpushed needs history_remote in %s", ctx->inv->path);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (history_open(ctx->inv->state_dir, &h, &cause) == 0 && unpushed &&
+	    histsync_unpushed(h, &view.only, &cause) == 0)
+		qsort(view.only, strv_len(view.only), sizeof(*view.only), history_cmp_name);
+	if (cause != NULL || history_log(h, NULL, 0, history_show, &view, &cause) < 0) {
 		if (view.write_failed)
 			cmd_error("history: cannot write the output");
 		else
@@ -158,6 +174,8 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (fflush(stdout) != 0)
 		rc = EXIT_FAILED;
+out:
+	strv_free(view.only);
 	history_close(h);
 	free(cause);
 	free(names);
@@ -167,12 +185,13 @@ history_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_history_entry = {
 	.name = "history",
-	.usage = "[-l SEL] [-n N] [--json]",
+	.usage = "[-l SEL] [-n N] [--unpushed] [--json]",
 	.summary = "list recorded operations, newest first",
 	.help = "  -l, --limit SEL   only operations that named one of the selected terminals\n"
 	    "  -n, --count N     stop after N operations\n"
+	    "      --unpushed    only this controller's operations the shared history (history_remote) lacks\n"
 	    "      --json        one JSON object per line: commit, time, author, email, actor, summary, body\n"
 	    "the history is a git repository: git -C STATE_DIR/history log -p shows every change\n",
-	.flags = 0,
+	.flags = CMD_READS_HISTORY,
 	.exec = history_exec,
 };

@@ -467,6 +467,6 @@ const struct cmd_entry cmd_lock_entry = {
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    "\nA lock is stale when its deadline has passed, or when its run's journal on this controller\n"
 	    "(STATE_DIR/runs/ID.jsonl) says the run ended.  Locks live on the terminals in ROOT/.fleet-lock.\n",
-	.flags = CMD_CHANGES_TERMINALS,
+	.flags = CMD_CHANGES_TERMINALS | CMD_READS_HISTORY,
 	.exec = cmd_lock,
 };

@@ -68,6 +68,12 @@ push_prepare_bundle(struct cmd_ctx *ctx, const char *src, const char *version, c
 		rc = EXIT_FAILED;
 		goto out;
 	}
+	/* Shared with the other controllers, so that they can send it again (rollback, retry). */
+	if (ctx->inv->bundle_remote != NULL && bundle_store_put(ctx->inv->bundle_remote, b, NULL, &cause) != 0) {
+		cmd_error("push: warning: cannot put the bundle in bundle_remote '%s': %s", ctx->inv->bundle_remote, cause);
+		free(cause);
+		cause = NULL;
+	}
 	*out = b;
 	b = NULL;
 	rc = 0;
@@ -257,6 +263,6 @@ const struct cmd_entry cmd_push_entry = {
 	    "a big file (4 MiB or more) that changed in places travels as the 64 KiB blocks that differ.  The\n"
 	    "assembled tree is checked file by file against the manifest before the switch; a missing or changed\n"
 	    "base falls back to the full bundle in the same run, and says so.\n",
-	.flags = CMD_CHANGES_TERMINALS,
+	.flags = CMD_CHANGES_TERMINALS | CMD_READS_HISTORY,
 	.exec = cmd_push,
 };

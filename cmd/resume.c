@@ -176,6 +176,6 @@ const struct cmd_entry cmd_resume_entry = {
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    "\nTerminals that did not end failed or rolled back are deployed again (one that had finished\n"
 	    "only confirms it); the remaining waves follow with the run's own thresholds and options.\n",
-	.flags = CMD_CHANGES_TERMINALS,
+	.flags = CMD_CHANGES_TERMINALS | CMD_READS_HISTORY,
 	.exec = cmd_resume,
 };

@@ -148,6 +148,6 @@ const struct cmd_entry cmd_retry_entry = {
 	    "      --retry-for D, --until TIME, --max-fail, --max-unreachable, --ignore-window: as for push\n"
 	    "  -n, --dry-run       say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n",
-	.flags = CMD_CHANGES_TERMINALS,
+	.flags = CMD_CHANGES_TERMINALS | CMD_READS_HISTORY,
 	.exec = cmd_retry,
 };

@@ -170,7 +170,8 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 		targets[i].compression = "gzip";
 		if (target != NULL && rollback_listed(st.good, target) &&
 		    history_release_sha256(h, component, target, &sha, &cause) == 0 &&
-		    bundle_store_path(store, sha, &archives[i]) == 0) {
+		    (bundle_store_path(store, sha, &archives[i]) == 0 || (ctx->inv->bundle_remote != NULL &&
+		    bundle_store_path(ctx->inv->bundle_remote, sha, &archives[i]) == 0))) {
 			/* Checked again like any archive before it may reach a terminal. */
 			if (bundle_open(archives[i], &bundles[i], &cause) == 0) {
 				targets[i].archive = archives[i];
@@ -248,6 +249,6 @@ const struct cmd_entry cmd_rollback_entry = {
 	    "\nA release still installed on the terminal is switched to without uploading; a pruned one is\n"
 	    "pushed again from the local bundle store.  A release whose install never finished on a\n"
 	    "terminal is never a rollback target there.\n",
-	.flags = CMD_CHANGES_TERMINALS,
+	.flags = CMD_CHANGES_TERMINALS | CMD_READS_HISTORY,
 	.exec = cmd_rollback,
 };

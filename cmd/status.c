@@ -231,6 +231,6 @@ const struct cmd_entry cmd_status_entry = {
 	    "\nStates: in sync, drift (current differs from the history), unknown (no history for it),\n"
 	    "empty (nothing installed, nothing recorded), unreachable.\n"
 	    "Exit status: 0 all in sync, 1 some drift, 3 some unreachable, 2 usage.\n",
-	.flags = 0,
+	.flags = CMD_READS_HISTORY,
 	.exec = cmd_status,
 };

@@ -307,6 +307,24 @@ out:
 	return rc;
 }
 
+git_repository *
+history_repo(struct history *h)
+{
+	return h->repo;
+}
+
+int
+history_write_lock(struct history *h, int *fd, char **cause)
+{
+	return history_lock(h->lock_path, fd, cause);
+}
+
+void
+history_write_unlock(int fd)
+{
+	history_unlock(fd);
+}
+
 void
 history_close(struct history *h)
 {

@@ -78,6 +78,12 @@ struct history;
 int history_open(const char *state_dir, struct history **out, char **cause);
 void history_close(struct history *h);   /* NULL is a no-op */
 
+/* For lib/histsync: the repository, and the lock every writer of main holds while it moves it. */
+struct git_repository;
+struct git_repository *history_repo(struct history *h);
+int history_write_lock(struct history *h, int *fd, char **cause);
+void history_write_unlock(int fd);   /* fd < 0 is a no-op */
+
 /* Record one operation as one commit on refs/heads/main.  Author and committer come from git config
  * user.name/user.email, else "$USER@hostname"; $FLEETCTL_ACTOR (else $CI_PIPELINE_ID, $GITHUB_RUN_ID)
  * becomes an "Actor:" trailer.  commit_hex (may be NULL) receives the new commit id.  0 / -1 with *cause. */

@@ -31,6 +31,8 @@ enum {
 	K_SSH_CONFIG,
 	K_ON_FAILURE,
 	K_REQUIRE_SIGNATURE,
+	K_HISTORY_REMOTE,
+	K_BUNDLE_REMOTE,
 	K__COUNT
 };
 
@@ -95,6 +97,8 @@ static const struct inv_keyinfo {
 	[K_SSH_CONFIG] = { "ssh_config", KF_PATH | KF_FLEET_ONLY, 0, 0 },
 	[K_ON_FAILURE] = { "on_failure", KF_CMD | KF_FLEET_ONLY, 0, 0 },
 	[K_REQUIRE_SIGNATURE] = { "require_signature", KF_LIST | KF_PATH | KF_FLEET_ONLY, 0, 0 },
+	[K_HISTORY_REMOTE] = { "history_remote", KF_WORD | KF_PATH | KF_FLEET_ONLY, 0, 0 },
+	[K_BUNDLE_REMOTE] = { "bundle_remote", KF_PATH | KF_FLEET_ONLY, 0, 0 },
 };
 
 /* Name -> host or group, so that tens of thousands of terminals load in linear time. */
@@ -1640,7 +1644,7 @@ inventory_fleet_keys(struct inv_load *ctx)
 	for (i = 0; i < ctx->nsec; i++) {
 		if (ctx->sec[i]->type != SEC_FLEET)
 			continue;
-		for (int k = K_STATE_DIR; k <= K_REQUIRE_SIGNATURE; k++)
+		for (int k = K_STATE_DIR; k <= K_BUNDLE_REMOTE; k++)
 			if (sec_val(ctx->sec[i], k) != NULL)
 				v[k] = sec_val(ctx->sec[i], k);
 	}
@@ -1668,6 +1672,21 @@ inventory_fleet_keys(struct inv_load *ctx)
 				inv->require_signature[s2] = abs;
 			}
 		}
+	}
+	/* history_remote and bundle_remote: a relative path is relative to the directory holding fleet.ini. */
+	for (int k = K_HISTORY_REMOTE; k <= K_BUNDLE_REMOTE; k++) {
+		char *val, **dst = k == K_HISTORY_REMOTE ? &inv->history_remote : &inv->bundle_remote;
+		const char *slash3 = strrchr(ctx->path, '/');
+
+		if (v[k] == NULL)
+			continue;
+		if (inventory_value(k, v[k], ctx->path, &val, &cause) != 0)
+			goto fail;
+		if (val[0] != '/' && strstr(val, "://") == NULL && slash3 != NULL) {
+			*dst = xasprintf("%.*s/%s", (int)(slash3 - ctx->path), ctx->path, val);
+			free(val);
+		} else
+			*dst = val;
 	}
 	/* state_dir: relative paths are relative to the directory holding fleet.ini. */
 	dir = xstrdup(ctx->path);
@@ -1824,5 +1843,7 @@ inventory_free(struct inventory *inv)
 	free(inv->ssh_config);
 	free(inv->on_failure);
 	strv_free(inv->require_signature);
+	free(inv->history_remote);
+	free(inv->bundle_remote);
 	free(inv);
 }

@@ -88,6 +88,8 @@ struct inventory {
 	char *ssh_config;                /* NULL = default files, "none", or a path */
 	char *on_failure;                /* local alarm command, or NULL */
 	char **require_signature;        /* NULL-terminated trusted public key files (lib/sign), or NULL: none needed */
+	char *history_remote;            /* the shared history (lib/histsync), or NULL: this controller's only */
+	char *bundle_remote;             /* a directory shared by the controllers' bundle stores, or NULL */
 	struct inv_index *index;         /* private to inventory.c: name lookup */
 };
 
