@@ -127,6 +127,7 @@ struct cmd_deploy {
 	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
 	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
 	const char *signer;             /* the key that signed the release (verified), or NULL */
+	const char *shard;              /* push --shard K/N, or NULL */
 	time_t at;                      /* --at, for the record; 0 = now */
 	const char *resumes;            /* set when resuming this run id (its journal exists) */
 	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */

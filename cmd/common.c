@@ -209,6 +209,16 @@ cmd_history_pull(struct cmd_ctx *ctx)
 	} else if (histsync_pull(h, ctx->inv->history_remote, &cause) != 0) {
 		cmd_history_unpushed_warning(h, "cannot read the shared history", cause);
 	} else {
+		char *runs = xasprintf("%s/runs", ctx->inv->state_dir);
+		size_t got = 0;
+
+		/* the other controllers' runs, for runs and show */
+		if (histsync_export_runs(h, runs, &got, &cause) != 0) {
+			cmd_error("warning: %s", cause);
+			free(cause);
+			cause = NULL;
+		}
+		free(runs);
 		/* commits left from a time the remote was away go now */
 		char **ids = NULL;
 

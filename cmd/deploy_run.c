@@ -208,6 +208,7 @@ deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const st
 	json_object_set_new(plan, "component", json_string(dr->component));
 	json_object_set_new(plan, "label", json_string(dr->label));
 	json_object_set_new(plan, "selection", dr->selection ? json_string(dr->selection) : json_null());
+	json_object_set_new(plan, "shard", dr->shard ? json_string(dr->shard) : json_null());
 	json_object_set_new(plan, "command", dr->command ? json_string(dr->command) : json_null());
 	if (dr->release_id != NULL) {
 		json_object_set_new(rel, "id", json_string(dr->release_id));
@@ -454,9 +455,9 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 			report_flush(&b, ro.results[i].state == HS_OK ? STDOUT_FILENO : STDERR_FILENO);
 		}
 	}
-	line = xasprintf("%s%s %s %s %s %s: %s%s%s", dr->dry_run ? "dry run: " : "", dr->kind, dr->component,
+	line = xasprintf("%s%s %s %s %s %s%s%s: %s%s%s", dr->dry_run ? "dry run: " : "", dr->kind, dr->component,
 	    dr->label, strcmp(dr->kind, "rollback") == 0 ? "on" : "to", dr->selection != NULL ? dr->selection : "all",
-	    summary, ro.halted ? "; HALTED: " : ro.paused ? "; paused" : "", ro.halted ? ro.halt_reason : "");
+	    dr->shard != NULL ? ", shard " : "", dr->shard != NULL ? dr->shard : "", summary, ro.halted ? "; HALTED: " : ro.paused ? "; paused" : "", ro.halted ? ro.halt_reason : "");
 	if (dr->json) {
 		json_t *j = report_json_summary(ro.results, dr->n, status);
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,33 @@ out:
 	return rc;
 }
 
+/* "K/N": 1 <= K <= N <= 1000.  0, or -1. */
+static int
+push_parse_shard(const char *s, long *k, long *n)
+{
+	const char *slash = strchr(s, '/');
+	char *ks;
+	int rc;
+
+	if (slash == NULL)
+		return -1;
+	ks = xstrndup(s, (size_t)(slash - s));
+	rc = parse_long(ks, 1, 1000, k) == 0 && parse_long(slash + 1, 1, 1000, n) == 0 && *k <= *n ? 0 : -1;
+	free(ks);
+	return rc;
+}
+
+/* The shard (0..n-1) of a terminal: FNV-1a of its name. */
+static long
+push_shard_of(const char *name, long n)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return (long)(h % (uint32_t)n);
+}
+
 int cmd_push(struct cmd_ctx *ctx, int argc, char **argv);
 
 int
@@ -113,6 +141,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "no-delta", no_argument, NULL, 'N' + 512 },
 		{ "hardlink", no_argument, NULL, 'H' + 512 },
 		{ "sign", required_argument, NULL, 'S' + 512 },
+		{ "shard", required_argument, NULL, 'K' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
@@ -122,7 +151,8 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	struct bundle *b = NULL;
 	const char *limit = NULL, *version = NULL, *component = NULL, *compress = NULL;
 	char *stored = NULL, *run_id = NULL, *command = NULL, *signer = NULL;
-	const char *sign_key = NULL;
+	const char *sign_key = NULL, *shard = NULL;
+	long shard_k = 0, shard_n = 0;
 	struct stat st;
 	bool dry_run = false, json = false, no_delta = false, hardlink = false;
 	long parallel = 0;
@@ -166,6 +196,13 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'N' + 512: no_delta = true; break;
 		case 'H' + 512: hardlink = true; break;
 		case 'S' + 512: sign_key = optarg; break;
+		case 'K' + 512:
+			if (push_parse_shard(optarg, &shard_k, &shard_n) != 0) {
+				cmd_error("push: --shard wants K/N with 1 <= K <= N <= 1000 (this job's part of N), not '%s'", optarg);
+				goto usage;
+			}
+			shard = optarg;
+			break;
 		case 'j': json = true; break;
 		default:
 			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
@@ -182,6 +219,21 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	/* Every argument is checked before any terminal is touched. */
 	if ((rc = cmd_select(ctx, limit, &hosts, &n)) != 0)
 		goto out;
+	if (shard != NULL) {
+		size_t kept = 0;
+
+		/* Each terminal's part comes from its name alone: the N jobs of one rollout never overlap and
+		 * together cover the selection, whatever order or machine they run on. */
+		for (size_t i = 0; i < n; i++)
+			if (push_shard_of(hosts[i]->name, shard_n) == shard_k - 1)
+				hosts[kept++] = hosts[i];
+		n = kept;
+		if (n == 0) {
+			cmd_error("push: shard %s of '%s' holds no terminal: nothing to do", shard, limit != NULL ? limit : "all");
+			rc = EXIT_OK;
+			goto out;
+		}
+	}
 	if ((rc = push_prepare_bundle(ctx, argv[optind], version, component, compress, &b, &stored)) != 0)
 		goto out;
 	if ((rc = cmd_release_signature(ctx, "push", b, stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode) ? NULL :
@@ -210,6 +262,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.no_delta = no_delta;
 	dr.hardlink = hardlink;
 	dr.signer = signer;
+	dr.shard = shard;
 	dr.json = json;
 	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
@@ -237,7 +290,7 @@ const struct cmd_entry cmd_push_entry = {
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
 	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
 	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
-	    "       [--no-delta | --hardlink] [--sign KEY] [--dry-run] [--json]",
+	    "       [--no-delta | --hardlink] [--sign KEY] [--shard K/N] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -252,6 +305,8 @@ const struct cmd_entry cmd_push_entry = {
 	    "                      space; but the releases then share those files: a change to one in place\n"
 	    "                      changes both)\n"
 	    "      --sign KEY      sign the release now (ed25519 PEM private key; else BUNDLE.sig is used)\n"
+	    "      --shard K/N     only this job's part of the selection (N CI jobs, K = 1..N; by a hash of\n"
+	    "                      each terminal's name, so the parts never overlap and cover it all)\n"
 	    "  -n, --dry-run       connect and check each terminal, say what would happen, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    CMD_ROLLOUT_HELP

@@ -57,7 +57,59 @@ runs_what(json_t *plan)
 	}
 	if (kind == NULL)
 		kind = "?";
+	if (what != NULL && json_is_string(json_object_get(plan, "shard")))
+		return xasprintf("%s %s [shard %s]", kind, what, json_string_value(json_object_get(plan, "shard")));
 	return what != NULL ? xasprintf("%s %s", kind, what) : xstrdup(kind);
+}
+
+/*
+ * The N jobs of one sharded push (push --shard K/N) are one rollout: the same release, selection and N.
+ * rollouts maps "release selection N" to {shards: [K...], counts: {state: n}}.
+ */
+static void
+runs_add_shard(json_t *rollouts, const struct journal_run *r)
+{
+	const char *shard = json_string_value(json_object_get(r->plan, "shard")), *slash;
+	const char *rel = json_string_value(json_object_get(json_object_get(r->plan, "release"), "id"));
+	const char *sel = json_string_value(json_object_get(r->plan, "selection"));
+	json_t *g, *counts, *c;
+	const char *state;
+	char *key;
+
+	if (shard == NULL || rel == NULL || (slash = strchr(shard, '/')) == NULL)
+		return;
+	key = xasprintf("%s to %s in %s shards", rel, sel != NULL ? sel : "all", slash + 1);
+	if ((g = json_object_get(rollouts, key)) == NULL) {
+		g = json_pack("{s:[], s:{}}", "shards", "counts");
+		json_object_set_new(rollouts, key, g);
+	}
+	json_array_append_new(json_object_get(g, "shards"), json_stringn(shard, (size_t)(slash - shard)));
+	counts = journal_run_counts(r);
+	json_object_foreach(counts, state, c) {
+		json_int_t have = json_integer_value(json_object_get(json_object_get(g, "counts"), state));
+
+		json_object_set_new(json_object_get(g, "counts"), state, json_integer(have + json_integer_value(c)));
+	}
+	json_decref(counts);
+	free(key);
+}
+
+static void
+runs_print_rollouts(json_t *rollouts)
+{
+	const char *key, *state;
+	json_t *g, *v, *c;
+	size_t i;
+
+	json_object_foreach(rollouts, key, g) {
+		printf("rollout %s: shards", key);
+		json_array_foreach(json_object_get(g, "shards"), i, v)
+			printf("%s%s", i ? "," : " ", json_string_value(v));
+		printf(" ran;");
+		json_object_foreach(json_object_get(g, "counts"), state, c)
+			printf(" %lld %s", (long long)json_integer_value(c), state);
+		printf("\n");
+	}
 }
 
 static const char *
@@ -83,6 +135,7 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 	bool json = false;
 	long max = 20;
 	size_t shown = 0;
+	json_t *rollouts = NULL;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, CMD_COMMON_SHORT "hn:j", longopts, NULL)) != -1) {
@@ -116,6 +169,7 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!json && ids[0] != NULL)
 		printf("%-28s %-19s %-11s %-10s %-26s %-19s %s\n", "RUN", "CREATED (UTC)", "STATUS", "OPERATOR", "WHAT",
 		    "AT (UTC)", "TERMINALS");
+	rollouts = json_object();
 	for (size_t i = 0; ids[i] != NULL && (max == 0 || shown < (size_t)max); i++, shown++) {
 		struct journal_run *r = NULL;
 		char *created, *at, *what, *counts;
@@ -134,6 +188,7 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 			cause = NULL;
 			continue;
 		}
+		runs_add_shard(rollouts, r);
 		created = runs_time(json_object_get(r->plan, "time"));
 		at = runs_time(json_object_get(r->plan, "at"));
 		what = runs_what(r->plan);
@@ -147,6 +202,8 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_set_new(j, "operator", json_string(runs_str(r->plan, "operator", "")));
 			json_object_set_new(j, "kind", json_string(runs_str(r->plan, "kind", "")));
 			json_object_set_new(j, "what", json_string(what));
+			json_object_set(j, "shard", json_object_get(r->plan, "shard") != NULL ? json_object_get(r->plan, "shard") :
+			    json_null());
 			json_object_set(j, "created", json_object_get(r->plan, "time"));
 			json_object_set(j, "at", json_object_get(r->plan, "at") != NULL ?
 			    json_object_get(r->plan, "at") : json_null());
@@ -165,11 +222,14 @@ cmd_runs(struct cmd_ctx *ctx, int argc, char **argv)
 		free(counts);
 		journal_run_free(r);
 	}
+	if (!json)
+		runs_print_rollouts(rollouts);
 	fflush(stdout);
 	if (!json && ids[0] == NULL)
 		cmd_error("no runs recorded in '%s/runs'", ctx->inv->state_dir);
 	rc = EXIT_OK;
 out:
+	json_decref(rollouts);
 	strv_free(ids);
 	free(cause);
 	return rc;
@@ -184,6 +244,6 @@ const struct cmd_entry cmd_runs_entry = {
 	    "      --json          one JSON object per run\n"
 	    "\nStatus: running, interrupted (no end and its controller is gone: `fleetctl resume RUN`),\n"
 	    "paused, halted, done.  `fleetctl show RUN` shows one run in full.\n",
-	.flags = 0,
+	.flags = CMD_READS_HISTORY,
 	.exec = cmd_runs,
 };

@@ -348,6 +348,6 @@ const struct cmd_entry cmd_show_entry = {
 	    "      --json          the whole run as one JSON object\n"
 	    "\nRUN is a run id as `fleetctl runs` lists it, e.g. 20261126T104512.345Z-1a2b3c.\n"
 	    "Exit status: 0 shown, 2 no such run or usage, 1 the journal cannot be read.\n",
-	.flags = 0,
+	.flags = CMD_READS_HISTORY,
 	.exec = cmd_show,
 };

@@ -466,3 +466,54 @@ out:
 	git_revwalk_free(walk);
 	return rc;
 }
+
+int
+histsync_export_runs(struct history *h, const char *runs_dir, size_t *written, char **cause)
+{
+	git_repository *repo = history_repo(h);
+	git_commit *c = NULL;
+	git_tree *tree = NULL, *runs = NULL;
+	git_tree_entry *e = NULL;
+	git_oid tip;
+	int rc = -1;
+
+	*written = 0;
+	if (git_reference_name_to_id(&tip, repo, SYNC_MAIN) < 0)
+		return 0;
+	if (git_commit_lookup(&c, repo, &tip) < 0 || git_commit_tree(&tree, c) < 0) {
+		set_cause(cause, -1, "history: %s", sync_git_error());
+		goto out;
+	}
+	if (git_tree_entry_bypath(&e, tree, "runs") < 0 || git_tree_lookup(&runs, repo, git_tree_entry_id(e)) < 0) {
+		rc = 0;   /* no runs recorded yet */
+		goto out;
+	}
+	if (mkdir_p(runs_dir, 0755) != 0) {
+		set_cause(cause, -1, "cannot create '%s'", runs_dir);
+		goto out;
+	}
+	for (size_t i = 0; i < git_tree_entrycount(runs); i++) {
+		const git_tree_entry *re = git_tree_entry_byindex(runs, i);
+		const char *name = git_tree_entry_name(re);
+		size_t len = strlen(name);
+		struct stat st;
+		git_blob *b = NULL;
+		char *path;
+
+		if (len <= 5 || strcmp(name + len - 5, ".json") != 0 || strchr(name, '/') != NULL || name[0] == '.')
+			continue;
+		path = xasprintf("%s/%.*s.jsonl", runs_dir, (int)(len - 5), name);
+		if (stat(path, &st) != 0 && git_blob_lookup(&b, repo, git_tree_entry_id(re)) == 0 &&
+		    write_file_atomic(path, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), 0644) == 0)
+			(*written)++;
+		git_blob_free(b);
+		free(path);
+	}
+	rc = 0;
+out:
+	git_tree_entry_free(e);
+	git_tree_free(runs);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}

@@ -32,6 +32,11 @@ int histsync_pull(struct history *h, const char *url, char **cause);
 /* Push main, pulling and retrying when it lost a race.  0, or -1 with *cause (the commits stay local). */
 int histsync_push(struct history *h, const char *url, char **cause);
 
+/* Runs recorded by other controllers (runs/<id>.json in the history) written to runs_dir/<id>.jsonl where
+ * this controller has no journal of that run, so that `runs` and `show` see every controller's runs.
+ * 0 with *written, or -1 with *cause. */
+int histsync_export_runs(struct history *h, const char *runs_dir, size_t *written, char **cause);
+
 /* Local commits the remote lacks (as last fetched), newest first: hex ids (NULL-terminated, caller frees
  * with strv_free; empty when none).  0 / -1 with *cause. */
 int histsync_unpushed(struct history *h, char ***ids, char **cause);

@@ -112,6 +112,22 @@ t_check shared_rollback_reupload_from_b expect_exit 0 fb rollback -l t02 --json
 case "$(link t02)" in releases/1.0-*) pass shared_rollback_reupload_switched ;; *) fail shared_rollback_reupload_switched "t02 -> $(link t02)" ;; esac
 t_check shared_history_a_sees_b expect_output 'rollback' fa history -n 2
 
+# push --shard K/N from three CI jobs (two controllers): the parts do not overlap, cover every terminal,
+# and `runs` on either controller shows them as one rollout.
+t_rel shard
+run fa bundle "$T/rel" --version 5.0 -o "$T/r5.tar.gz"
+: >"$T/shard.hosts"
+for k in 1 2 3; do
+	if [ "$k" = 2 ]; then c=fb; else c=fa; fi
+	run $c push "$T/r5.tar.gz" --shard "$k/3" --json
+	[ "$T_RC" = 0 ] || echo "shard $k exit $T_RC: $T_STDERR" >>"$T/shard.err"
+	printf '%s\n' "$T_STDOUT" | jq -r 'select(.host != null) | .host' >>"$T/shard.hosts"
+done
+[ "$(sort "$T/shard.hosts" | tr '\n' ' ')" = "t01 t02 t03 t04 " ] && [ ! -s "$T/shard.err" ] && pass shard_parts_cover_once ||
+	fail shard_parts_cover_once "hosts: $(sort "$T/shard.hosts" | tr '\n' ' ') $(cat "$T/shard.err" 2>/dev/null)"
+t_check shard_runs_show_one_rollout expect_output 'rollout 5\.0-[0-9a-f]+ to all in 3 shards: shards [123](,[123])* ran; 4 done' fb runs
+t_check shard_bad_spec_refused expect_exit 2 fa push "$T/r5.tar.gz" --shard 4/3
+
 # ssh:// is refused with the reason.
 sed "s|^history_remote = .*|history_remote = ssh://git@127.0.0.1/fleet.git|" "$T/A.ini" >"$T/ssh.ini"
 t_check shared_ssh_refused expect_output 'ssh is not used.*host key' "$FLEETCTL" -i "$T/ssh.ini" status
