@@ -27,7 +27,23 @@ TOBJ     = $(SRC:%.c=$(BUILD)/test/%.o)
 TLIBOBJ  = $(LIB_SRC:%.c=$(BUILD)/test/%.o)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/test/unit/%)
 
-.PHONY: all deps test unit e2e demo install clean bench
+# Fuzzing (tests/fuzz): one libFuzzer harness per parser, fuzz_NAME.c, its corpus in tests/fuzz/corpus/NAME.
+# `make fuzz` builds them with clang (lib/ instrumented, in $(BUILD)/fuzz) and runs each FUZZ_SECONDS,
+# adding what it finds to the corpus, then minimises the corpus (FUZZ_MERGE); FUZZ_NAMES=manifest picks one.
+# Crashes land in $(BUILD)/fuzz/artifacts.  The unit target builds replay_NAME (harness + tests/fuzz/replay.c,
+# gcc, ASan/UBSan, no libFuzzer) that run.sh runs over the corpus.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+FUZZ_SRC     = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_FLAGS   = -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_LIBOBJ  = $(LIB_SRC:%.c=$(BUILD)/fuzz/%.o)
+FUZZ_BIN     = $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_RUN     = -max_len=4000 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+REPLAY_BIN   = $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/test/fuzz/replay_%)
+
+.PHONY: all deps test unit e2e demo install clean bench fuzz fuzz-build fuzz-merge
 
 all: fleetctl
 
@@ -52,12 +68,60 @@ $(BUILD)/test/unit/%: tests/unit/%.c tests/unit/check.h $(TLIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(TFLAGS) $(BASE) $(PKG_CFLAGS) -o $@ $< $(TLIBOBJ) $(PKG_LIBS)
 
+$(BUILD)/test/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(TLIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(TFLAGS) $(BASE) $(PKG_CFLAGS) -o $@ $< tests/fuzz/replay.c $(TLIBOBJ) $(PKG_LIBS)
+
+$(BUILD)/fuzz/lib/%.o: lib/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined $(BASE) $(PKG_CFLAGS) -c -o $@ $<
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIBOBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined $(BASE) $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIBOBJ) $(PKG_LIBS)
+
+$(FUZZ_BIN): $(FUZZ_LIBOBJ)   # named here so make keeps the objects (no intermediate files)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Minimise tests/fuzz/corpus/$$n in place: merge into a fresh directory (set cover over edge coverage:
+# dozens of files that keep every edge), then swap.  FUZZ_MERGE=-merge=1 keeps every feature instead.
+FUZZ_MERGE  ?= -set_cover_merge=1 -use_counters=0
+FUZZ_MERGE_ONE = rm -rf $(BUILD)/fuzz/merge/$$n && mkdir -p $(BUILD)/fuzz/merge/$$n tests/fuzz/corpus/$$n && \
+	if $(BUILD)/fuzz/fuzz_$$n $(FUZZ_MERGE) $(FUZZ_RUN) $(BUILD)/fuzz/merge/$$n tests/fuzz/corpus/$$n \
+	    </dev/null >$(BUILD)/fuzz/logs/$$n.merge.log 2>&1; then \
+		if [ -n "$$(ls $(BUILD)/fuzz/merge/$$n)" ]; then \
+			rm -f tests/fuzz/corpus/$$n/* && mv $(BUILD)/fuzz/merge/$$n/* tests/fuzz/corpus/$$n/; fi; \
+		echo "  corpus tests/fuzz/corpus/$$n: $$(ls tests/fuzz/corpus/$$n | wc -l) files, $$(cat tests/fuzz/corpus/$$n/* | wc -c) bytes"; \
+	else rc=1; echo "FAIL fuzz-merge $$n: see $(BUILD)/fuzz/logs/$$n.merge.log"; fi
+
+# One harness after the other (never in parallel); the log of each is $(BUILD)/fuzz/logs/NAME.log.
+fuzz: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/logs $(BUILD)/fuzz/artifacts; rc=0; \
+	for n in $(FUZZ_NAMES); do \
+		mkdir -p tests/fuzz/corpus/$$n; \
+		echo "fuzz_$$n: $(FUZZ_SECONDS)s, corpus tests/fuzz/corpus/$$n ($$(ls tests/fuzz/corpus/$$n | wc -l) files)"; \
+		if $(BUILD)/fuzz/fuzz_$$n $(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) \
+		    -artifact_prefix=$(BUILD)/fuzz/artifacts/$$n- $(FUZZ_ARGS) tests/fuzz/corpus/$$n \
+		    </dev/null >$(BUILD)/fuzz/logs/$$n.log 2>&1; then \
+			$(FUZZ_MERGE_ONE); \
+		else \
+			rc=1; echo "FAIL fuzz_$$n: see $(BUILD)/fuzz/logs/$$n.log, input in $(BUILD)/fuzz/artifacts/"; \
+			grep -m 12 -E '^(==[0-9]+==|SUMMARY|[^ ]*: runtime error|.*fuzz assertion failed|    #[0-9])' \
+			    $(BUILD)/fuzz/logs/$$n.log | sed 's/^/    /'; \
+		fi; \
+		sed -n 's/^stat::\(number_of_executed_units\|average_exec_per_sec\|new_units_added\|peak_rss_mb\): */  \1 /p' \
+		    $(BUILD)/fuzz/logs/$$n.log; \
+	done; exit $$rc
+
+fuzz-merge: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/logs; rc=0; for n in $(FUZZ_NAMES); do $(FUZZ_MERGE_ONE); done; exit $$rc
+
 # `make test` must work on a fresh machine: deps first, then build, then the runner.
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/test/fleetctl $(UNIT_BIN)
+	@$(MAKE) --no-print-directory $(BUILD)/test/fleetctl $(UNIT_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh
 
-unit: $(BUILD)/test/fleetctl $(UNIT_BIN)
+unit: $(BUILD)/test/fleetctl $(UNIT_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh --unit
 
 demo: deps

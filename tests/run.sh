@@ -3,9 +3,10 @@
 #
 #   BUILD=build sh tests/run.sh [-v] [--unit] [FILTER...]
 #
-# Runs every unit test binary $BUILD/test/unit/test_*, then every tests/e2e/*.sh (alphabetical), each
-# under `timeout` ($T_TIMEOUT seconds, default 600).  FILTER keeps only the files whose name
-# (unit/test_x, e2e/x.sh) contains one of the FILTER strings.  A file that exits non-zero without a
+# Runs every unit test binary $BUILD/test/unit/test_*, every fuzz corpus replay $BUILD/test/fuzz/replay_x
+# (on tests/fuzz/corpus/x), then every tests/e2e/*.sh (alphabetical), each under `timeout` ($T_TIMEOUT
+# seconds, default 600).  FILTER keeps only the files whose name (unit/test_x, fuzz/replay_x, e2e/x.sh)
+# contains one of the FILTER strings.  A file that exits non-zero without a
 # FAIL line (crash, timeout, error) counts as one failure named after it.  Prints the failures, each
 # file's log path, and as its last line "N passed, N failed"; exits 1 if anything failed.
 # -v prints every file's whole output.
@@ -26,7 +27,7 @@ for a in "$@"; do
 	-v) verbose=1 ;;
 	--unit) unit_only=1 ;;
 	-h | --help)
-		sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) filters="$filters $a" ;;
@@ -105,6 +106,20 @@ for bin in "$BUILD"/test/unit/test_*; do
 	label=unit/$(basename "$bin")
 	wanted "$label" || continue
 	run_one "$label" "$bin"
+done
+
+# Each fuzz harness tests/fuzz/fuzz_x.c has a replay binary, run over its corpus (tests/fuzz/replay.c).
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	name=$(basename "$src" .c | sed 's/^fuzz_//')
+	label=fuzz/replay_$name
+	wanted "$label" || continue
+	if [ -x "$BUILD/test/fuzz/replay_$name" ]; then
+		run_one "$label" "$BUILD/test/fuzz/replay_$name" "tests/fuzz/corpus/$name"
+	else
+		echo "FAIL $label: not built (make BUILD=$BUILD $BUILD/test/fuzz/replay_$name)"
+		failed=$((failed + 1))
+	fi
 done
 
 if [ "$unit_only" = 0 ]; then
