@@ -1,11 +1,15 @@
 /* delta: plan, recipe and archive for sending a terminal only what it lacks (see delta.h). */
 #include "delta.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
 
 #include <openssl/evp.h>
 
@@ -845,6 +849,7 @@ delta_build(const char *cache_dir, const char *new_bundle, const char *new_sha25
 		if (sha256_file(d->path, d->sha256, cause) != 0)
 			goto out;
 		d->size = (uint64_t)st.st_size;
+		utime(d->path, NULL);   /* used now: delta_prune counts its age from here */
 	} else if (delta_write(p, new_bundle, compression, d->path, d->sha256, &d->size, cause) != 0)
 		goto out;
 	for (size_t k = 0; k < nbases; k++) {
@@ -878,4 +883,28 @@ delta_built_free(struct delta_built *d)
 	strv_free(d->bases);
 	free(d->describe);
 	free(d);
+}
+
+void
+delta_prune(const char *cache_dir, long max_age)
+{
+	DIR *d = opendir(cache_dir);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		struct stat st;
+		char *path;
+
+		if (len < 7 || strcmp(de->d_name + len - 6, ".delta") != 0)
+			continue;
+		path = xasprintf("%s/%s", cache_dir, de->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > max_age)
+			unlink(path);
+		free(path);
+	}
+	closedir(d);
 }

@@ -134,4 +134,8 @@ int delta_build(const char *cache_dir, const char *new_bundle, const char *new_s
     char **cause);
 void delta_built_free(struct delta_built *d);
 
+/* Remove cached deltas not used for max_age seconds.  Safe at any time: the same push to the same bases
+ * makes the same bytes again, so a resumed upload still matches. */
+void delta_prune(const char *cache_dir, long max_age);
+
 #endif

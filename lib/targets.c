@@ -13,6 +13,8 @@
 #include "manifest.h"
 #include "util.h"
 
+#define TARGETS_DELTA_MAX_AGE (14L * 24 * 3600)   /* cached deltas unused this long are removed */
+
 /* A release a delta may copy from: its manifest from the history, its bundle from the store. */
 struct dt_base {
 	char *id;
@@ -177,6 +179,12 @@ targets_make(const char *state_dir, struct inv_host **hosts, size_t n, const str
 	*out = targets;
 	targets = NULL;
 	rc = 0;
+	if (ngroups > 0) {
+		char *cache = xasprintf("%s/deltas", state_dir);
+
+		delta_prune(cache, TARGETS_DELTA_MAX_AGE);
+		free(cache);
+	}
 out:
 	/* a delta no target took is freed here */
 	for (size_t i = 0; i < ngroups; i++) {

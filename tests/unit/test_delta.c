@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "../../lib/bundle.h"
 #include "../../lib/delta.h"
@@ -304,6 +306,31 @@ out:
 	free(term);
 }
 
+static void
+test_prune_keeps_recent_deltas(void)
+{
+	char *dir = xasprintf("%s/cache", tmpdir), *old = xasprintf("%s/old.delta", dir), *recent = xasprintf("%s/new.delta", dir);
+	char *other = xasprintf("%s/old.txt", dir);
+	struct utimbuf ut;
+	struct stat st;
+
+	mkdir(dir, 0755);
+	write_bytes(old, 10, 1);
+	write_bytes(recent, 10, 2);
+	write_bytes(other, 10, 3);
+	ut.actime = ut.modtime = time(NULL) - 20 * 24 * 3600;
+	utime(old, &ut);
+	utime(other, &ut);
+	delta_prune(dir, 14L * 24 * 3600);
+	CHECK(stat(old, &st) != 0);
+	CHECK(stat(recent, &st) == 0);
+	CHECK(stat(other, &st) == 0);
+	free(dir);
+	free(old);
+	free(recent);
+	free(other);
+}
+
 int
 main(void)
 {
@@ -319,6 +346,7 @@ main(void)
 	RUN(test_match_blocks_in_place_and_shifted);
 	RUN(test_recipe_quotes_paths);
 	RUN(test_delta_runs_for_real);
+	RUN(test_prune_keeps_recent_deltas);
 	{
 		char *cmd = xasprintf("rm -rf '%s'", tmpdir);
 
