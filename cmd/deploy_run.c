@@ -3,16 +3,14 @@
  * journal the plan, run the rollout (waves, thresholds, retries) with the deploy job, report each
  * terminal, record the run with every terminal's new state as one history commit, raise the alarm.
  */
-#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <wordexp.h>
 
+#include "../lib/alarm.h"
 #include "../lib/bundle.h"
 #include "../lib/deploy.h"
 #include "../lib/sign.h"
@@ -234,66 +232,6 @@ deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const st
 	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
 	json_object_set_new(plan, "inventory", json_string(ctx->inv->path));
 	return plan;
-}
-
-/*
- * The alarm: on_failure from [fleet], run locally as an argv (the inventory's words, expanded without
- * command substitution), the run summary as JSON on its stdin.  Terminal data never reaches its argv.
- */
-static void
-deploy_run_alarm(const char *on_failure, json_t *summary)
-{
-	wordexp_t we;
-	char *text = json_dumps(summary, JSON_INDENT(1));
-	int pipefd[2] = { -1, -1 }, status;
-	pid_t pid;
-
-	if (text == NULL)
-		return;
-	if (wordexp(on_failure, &we, WRDE_NOCMD) != 0 || we.we_wordc == 0) {
-		cmd_error("warning: on_failure: cannot parse '%s'", on_failure);
-		free(text);
-		return;
-	}
-	if (pipe(pipefd) != 0 || (pid = fork()) < 0) {
-		cmd_error("warning: on_failure: %s", strerror(errno));
-		goto out;
-	}
-	if (pid == 0) {
-		dup2(pipefd[0], STDIN_FILENO);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		execvp(we.we_wordv[0], we.we_wordv);
-		_exit(127);
-	}
-	close(pipefd[0]);
-	pipefd[0] = -1;
-	{
-		size_t off = 0, len = strlen(text);
-
-		while (off < len) {
-			ssize_t w = write(pipefd[1], text + off, len - off);
-
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-	}
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	/* A failing hook is reported; it does not change the run's result. */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		cmd_error("warning: on_failure '%s' failed (%s %d)", we.we_wordv[0],
-		    WIFEXITED(status) ? "exit" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-out:
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	wordfree(&we);
-	free(text);
 }
 
 int
@@ -554,7 +492,12 @@ alarm:
 		alarm = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "run", dr->run_id, "kind", dr->kind,
 		    "component", dr->component, "summary", line, "operator", operator, "halted", ro.halted,
 		    "terminals", terms);
-		deploy_run_alarm(ctx->inv->on_failure, alarm);
+		char *text = json_dumps(alarm, JSON_INDENT(1)), *warning = NULL;
+
+		if (text != NULL && alarm_run(ctx->inv->on_failure, text, &warning) != 0)
+			cmd_error("warning: %s", warning);
+		free(warning);
+		free(text);
 	}
 out:
 	journal_close(jn);
