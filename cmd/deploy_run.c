@@ -249,7 +249,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	char host[256], commit[41];
 	uint64_t sent = 0;
 	size_t alarms = 0;
-	json_t *alarm = NULL, *terms = NULL;
+	json_t *alarm = NULL, *terms = NULL, *end_ev = NULL;
 	int status;
 
 	memset(&ro, 0, sizeof(ro));
@@ -413,15 +413,14 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
 	if (dr->dry_run)
 		goto out;
-	if (jn != NULL && !ro.paused) {
-		json_t *ev = json_pack("{s:s, s:i}", "result",
-		    *ctx->interrupted ? "interrupted" : ro.halted ? "halted" : "done", "exit", status);
-
-		journal_event(jn, "end", ev);
-		json_decref(ev);
-	}
 	if (ro.paused)
 		goto out;
+	/*
+	 * The history commit first, the journal's end after it: a controller killed between the two leaves a
+	 * run that resume sees recorded already (and just closes), never an ended run without its commit.
+	 */
+	end_ev = json_pack("{s:s, s:i}", "result", *ctx->interrupted ? "interrupted" : ro.halted ? "halted" : "done",
+	    "exit", status);
 	memset(&op, 0, sizeof(op));
 	if (history_open(ctx->inv->state_dir, &h, &cause) != 0)
 		goto record_failed;
@@ -442,6 +441,13 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	if (journal_text(ctx->inv->state_dir, dr->run_id, &run_json, &cause) != 0) {
 		free(cause);
 		cause = NULL;
+	} else {
+		/* the history's copy of the journal ends the way the journal will */
+		char *end = journal_event_text("end", end_ev), *whole = xasprintf("%s%s", run_json, end);
+
+		free(run_json);
+		run_json = whole;
+		free(end);
 	}
 	op.kind = dr->kind;
 	op.run_id = dr->run_id;
@@ -468,6 +474,8 @@ record_failed:
 	if (status == EXIT_OK)
 		status = EXIT_FAILED;
 alarm:
+	if (jn != NULL)
+		journal_event(jn, "end", end_ev);
 	/* Every terminal the run left failed, delayed or rolled back, with the release it still runs. */
 	terms = json_array();
 	for (size_t i = 0; i < dr->n; i++) {
@@ -509,6 +517,7 @@ out:
 	rollout_free(&ro);
 	json_decref(alarm);
 	json_decref(terms);
+	json_decref(end_ev);
 	free(states);
 	free(hr);
 	free(cause);

@@ -174,8 +174,9 @@ lock_describe(const struct lock_host *lh, long long now)
 	char *op = lock_safe(lh->info.operator), *ctl = lock_safe(lh->info.controller);
 	char *age = lock_age(lh->info.time > 0 ? now - lh->info.time : -1), *s;
 
-	s = xasprintf("run %s (%s, %s@%s, pid %ld, age %s, stale: %s)", run, kind, op, ctl, lh->info.pid, age,
-	    lh->stale ? "yes" : "no");
+	/* the operator is usually user@host already: the controller only when it adds something */
+	s = xasprintf("run %s (%s, %s%s%s, pid %ld, age %s, stale: %s)", run, kind, op, strchr(op, '@') ? "" : "@",
+	    strchr(op, '@') ? "" : ctl, lh->info.pid, age, lh->stale ? "yes" : "no");
 	free(run);
 	free(kind);
 	free(op);
@@ -364,7 +365,8 @@ cmd_lock(struct cmd_ctx *ctx, int argc, char **argv)
 		char *desc;
 
 		if (lh != NULL && lh->held == 1) {
-			lh->stale = termlock_stale(&lh->info, now, lock_run_ended(ctx->inv->state_dir, lh->info.run_id));
+			lh->stale = termlock_stale(&lh->info, now, lock_run_ended(ctx->inv->state_dir, lh->info.run_id)) ||
+			    termlock_holder_gone(&lh->info);
 			nheld++;
 			nstale += lh->stale != 0;
 		}

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../lib/bundle.h"
+#include "../lib/history.h"
 #include "../lib/targets.h"
 #include "../lib/deploy.h"
 #include "../lib/journal.h"
@@ -26,6 +27,21 @@ resume_amount(json_t *j, struct rollout_amount *a)
 		a->value = (long)json_integer_value(j);
 	} else if (json_is_string(j))
 		rollout_parse_amount(json_string_value(j), a);
+}
+
+/* Is the run already in the history (it finished; only its journal's end is missing)? */
+static bool
+resume_recorded(struct cmd_ctx *ctx, const char *run_id)
+{
+	struct history *h = NULL;
+	char *cause = NULL;
+	int rc = 0;
+
+	if (history_open(ctx->inv->state_dir, &h, &cause) == 0)
+		rc = history_has_run(h, run_id, &cause);
+	history_close(h);
+	free(cause);
+	return rc == 1;
 }
 
 int cmd_resume(struct cmd_ctx *ctx, int argc, char **argv);
@@ -70,6 +86,21 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	if ((rc = cmd_release_signature(ctx, "resume", b, NULL, NULL, &signer)) != 0)
 		goto out;
+	if (strcmp(jr->status, "interrupted") == 0 && resume_recorded(ctx, jr->id)) {
+		/* killed after its history commit, before its journal's end: it finished; close the journal */
+		struct journal *jn = NULL;
+		char *cause = NULL;
+		json_t *ev = json_pack("{s:s, s:s}", "result", "done", "note", "recorded in the history before the controller stopped");
+
+		if (journal_reopen(ctx->inv->state_dir, jr->id, &jn, &cause) == 0)
+			journal_event(jn, "end", ev);
+		journal_close(jn);
+		json_decref(ev);
+		free(cause);
+		cmd_error("resume: run %s had finished and is in the history; nothing to resume (its journal now ends)", jr->id);
+		rc = EXIT_OK;
+		goto out;
+	}
 	if (strcmp(jr->status, "interrupted") != 0 && strcmp(jr->status, "paused") != 0) {
 		cmd_error("resume: run %s is %s; only an interrupted or paused run can be resumed%s", jr->id, jr->status,
 		    strcmp(jr->status, "running") == 0 ? "" : " (fleetctl retry RUN re-runs its terminals that did not end ok)");

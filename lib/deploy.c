@@ -128,7 +128,7 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	char *script = NULL, *cause = NULL, *lock_snippet = NULL, *unlock_snippet = NULL;
 	struct deploy_sink sink;
 	struct transport *tp;
-	bool locked = false, use_delta;
+	bool locked = false, use_delta, broke_stale = false;
 	bool try_delta = t->delta != NULL && !plan->rollback;   /* false again after a delta fell back */
 	uint64_t up_size, partial;
 	int rc, exit_code = -1, fd = -1;
@@ -171,6 +171,23 @@ again:
 
 		memset(&holder, 0, sizeof(holder));
 		termlock_parse(pout.data, &holder);
+		if (!broke_stale && holder.run_id != NULL && termlock_holder_gone(&holder)) {
+			/* Left by a controller on this machine that was killed: take it off and look again, once. */
+			char *brk = termlock_break_script(root, holder.run_id);
+
+			transport_run(tp, brk, 30000, NULL, NULL, NULL, NULL, &cause);
+			free(brk);
+			free(cause);
+			cause = NULL;
+			termlock_info_free(&holder);
+			broke_stale = true;
+			buf_reset(&pout);
+			buf_reset(&perr);
+			release_probe_free(&probe);
+			free(script);
+			script = NULL;
+			goto again;
+		}
 		r->state = HS_LOCKED;
 		r->step = "lock";
 		/* the operator is usually user@host already: do not add the controller twice */

@@ -944,6 +944,21 @@ history_release_file(struct history *h, const char *component, const char *relea
 }
 
 int
+history_has_run(struct history *h, const char *run_id, char **cause)
+{
+	char *path, *text = NULL;
+	int rc;
+
+	if (history_check_name("run", run_id, cause) < 0)
+		return -1;
+	path = xasprintf("runs/%s.json", run_id);
+	rc = history_read(h, path, &text, cause);
+	free(path);
+	free(text);
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
+}
+
+int
 history_release_sha256(struct history *h, const char *component, const char *release_id, char **sha, char **cause)
 {
 	char *text = NULL;

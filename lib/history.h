@@ -92,6 +92,9 @@ int history_record(struct history *h, const struct hist_op *op, char commit_hex[
 /* State of host/component at the tip (0 found, 1 not found -> *out zeroed, -1 error). */
 int history_host_state(struct history *h, const char *host, const char *component, struct hist_state *out, char **cause);
 
+/* Has the run been recorded (runs/<run_id>.json at the tip)?  1 yes, 0 no, -1 with *cause. */
+int history_has_run(struct history *h, const char *run_id, char **cause);
+
 /* sha256 recorded for a release of a component (0 found, 1 not, -1 error); *sha caller frees. Also the manifest. */
 int history_release_sha256(struct history *h, const char *component, const char *release_id, char **sha, char **cause);
 int history_release_manifest(struct history *h, const char *component, const char *release_id, char **text, char **cause);

@@ -491,6 +491,24 @@ journal_event(struct journal *j, const char *type, json_t *fields)
 	return rc;
 }
 
+char *
+journal_event_text(const char *type, json_t *fields)
+{
+	json_t *line = json_object();
+	char now[32], *text, *out;
+
+	journal_now(now, sizeof(now));
+	json_object_set_new(line, "t", json_string(type));
+	json_object_set_new(line, "time", json_string(now));
+	if (fields != NULL)
+		json_object_update_missing(line, fields);
+	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	json_decref(line);
+	out = xasprintf("%s\n", text != NULL ? text : "{}");
+	free(text);
+	return out;
+}
+
 const char *
 journal_error(const struct journal *j)
 {

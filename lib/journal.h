@@ -40,6 +40,9 @@ int journal_state(struct journal *j, const char *host, const char *state, const 
  * uses: "wave" {n, state: started|done|halted, ok, failed, unreachable}, "pause" {after_wave},
  * "end" {result: done|halted|interrupted, exit}.  0 / -1. */
 int journal_event(struct journal *j, const char *type, json_t *fields);
+/* The line journal_event would write now (with its newline; caller frees), for a copy of the journal
+ * that must already hold it (the history's, written before the journal gets its end). */
+char *journal_event_text(const char *type, json_t *fields);
 /* The first write error seen by this journal (borrowed; NULL if none). */
 const char *journal_error(const struct journal *j);
 /* Close and release the lock.  NULL is a no-op. */

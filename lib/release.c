@@ -202,11 +202,18 @@ release_deploy_script(const struct release_deploy *d)
 	rel_assign(&b, "COMP", d->component);
 	rel_assign(&b, "OLD", d->previous);
 	buf_adds(&b, rel_switch_fn);
-	if (d->unlock_snippet != NULL) {
-		/* The lock goes whatever happens: exit paths, failures, a killed step. */
+	{
+		/*
+		 * Whatever happens (exit paths, failures, a killed step, a lost link): no staging tree, fifo or
+		 * error file is left in .fleet/tmp, and the lock goes.
+		 */
+		char *trap = xasprintf("[ -n \"${T:-}\" ] && rm -rf \"$T\"; [ -n \"${F:-}\" ] && rm -f \"$F\" \"$F.s\"; "
+		    "[ -n \"${E:-}\" ] && rm -f \"$E\"; %s", d->unlock_snippet != NULL ? d->unlock_snippet : ":");
+
 		buf_adds(&b, "trap ");
-		shquote_add(&b, d->unlock_snippet);
+		shquote_add(&b, trap);
 		buf_adds(&b, " EXIT; ");
+		free(trap);
 	}
 	/*
 	 * A step's deadline watchdog (lib/rcmd) signals its whole process group, and this script is in
@@ -220,6 +227,9 @@ release_deploy_script(const struct release_deploy *d)
 	    "$(($1 - 128)) (deadline %ld s?)\" >&2; else echo \"$2 command exited $1\" >&2; fi; }; ",
 	    d->step_timeout);
 	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
+	/* Holding the terminal's lock, nothing else stages here: what a killed run left goes. */
+	if (d->unlock_snippet != NULL)
+		buf_adds(&b, "rm -rf .fleet/tmp/* 2>/dev/null; ");
 	/*
 	 * SHA-256 with openssl where the terminal has it (SHA-NI: about three times sha256sum's speed, and a
 	 * delta hashes the whole release), else sha256sum; both print the hash first.  The tree check with

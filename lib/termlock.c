@@ -2,9 +2,11 @@
 #include "termlock.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shquote.h"
 #include "util.h"
@@ -295,4 +297,17 @@ termlock_stale(const struct termlock_info *i, long long now, int run_ended)
 	if (run_ended)
 		return 1;
 	return i != NULL && i->deadline > 0 && now > i->deadline;
+}
+
+int
+termlock_holder_gone(const struct termlock_info *i)
+{
+	char host[256];
+
+	if (i == NULL || i->pid <= 0 || i->controller == NULL || gethostname(host, sizeof(host)) != 0)
+		return 0;
+	host[sizeof(host) - 1] = '\0';
+	if (strcmp(host, i->controller) != 0)
+		return 0;
+	return kill((pid_t)i->pid, 0) != 0 && errno == ESRCH;
 }

@@ -51,4 +51,8 @@ int termlock_parse(const char *out, struct termlock_info *holder);
 /* Stale: now > deadline (an unknown deadline never is), or the run is known to have ended (run_ended != 0). */
 int termlock_stale(const struct termlock_info *i, long long now, int run_ended);
 
+/* The holder was a controller on this machine (same host name) whose process is gone (a killed
+ * controller): its lock protects nothing.  1 yes, 0 no or cannot tell. */
+int termlock_holder_gone(const struct termlock_info *i);
+
 #endif

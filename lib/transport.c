@@ -936,10 +936,13 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 		if ((rc = tp_wait(tp, deadline, -1, 0)) != TP_OK)
 			goto fail_wait;
 	if (rc != 0) {
+		/* The request got no answer: the link went (a refused exec on a live link is not something
+		 * our terminals do), so the terminal is unreachable, not failed, and retried as such. */
 		char *err = tp_session_error(tp->session);
 
-		rc = set_cause(cause, TP_ERROR, "cannot run command: %s", err);
+		rc = set_cause(cause, TP_UNREACHABLE, "cannot run command: %s", err);
 		free(err);
+		tp->broken = true;
 		goto out;
 	}
 	if (stdin_open)
