@@ -92,16 +92,18 @@ deploy_run_human(const struct host_result *r, const struct deploy_target *t, con
 		else if (o->unchanged)
 			buf_addf(b, "%s: ok: already on %s\n", r->host->name, t->id);
 		else {
+			char *sent = report_bytes(o->bytes_sent), *reused = report_bytes(o->bytes_reused);
+
 			buf_addf(b, "%s: ok: %s -> %s", r->host->name, prev, t->id);
 			if (o->uploaded && o->delta)
-				buf_addf(b, " (sent %.2f MiB as a delta, reused %zu files, %.1f MiB%s)",
-				    (double)o->bytes_sent / 1048576.0, o->files_reused, (double)o->bytes_reused / 1048576.0,
+				buf_addf(b, " (sent %s as a delta, reused %zu files, %s%s)", sent, o->files_reused, reused,
 				    o->resumed_from > 0 ? ", resumed" : "");
 			else if (o->uploaded)
-				buf_addf(b, " (sent %.1f MiB%s)", (double)o->bytes_sent / 1048576.0,
-				    o->resumed_from > 0 ? ", resumed" : "");
+				buf_addf(b, " (sent %s%s)", sent, o->resumed_from > 0 ? ", resumed" : "");
 			else
 				buf_adds(b, " (no upload)");
+			free(sent);
+			free(reused);
 			buf_adds(b, "\n");
 			if (o->delta_fallback != NULL)
 				buf_addf(b, "%s: note: full bundle sent: %s\n", r->host->name, o->delta_fallback);
@@ -407,8 +409,12 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
 	} else
-		cmd_error("%s (%.2f MiB %s, run %s)", line, (double)sent / 1048576.0, dr->dry_run ? "would be sent" : "sent",
-		    dr->run_id);
+	{
+		char *bytes = report_bytes(sent);
+
+		cmd_error("%s (%s %s, run %s)", line, bytes, dr->dry_run ? "would be sent" : "sent", dr->run_id);
+		free(bytes);
+	}
 
 	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
 	if (dr->dry_run)

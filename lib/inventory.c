@@ -8,6 +8,7 @@
  * layers are merged afterwards in the documented order.
  */
 #include "inventory.h"
+#include "hostrange.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,7 +54,6 @@ enum {
 #define INV_SEMICOLON '\x1f'
 
 /* Limits that keep a typo ("kiosk[1:99999999]") from eating the machine. */
-#define INV_MAX_EXPAND   1000000
 #define INV_MAX_HOPS     16
 #define INV_MAX_IMPLICIT 10000
 
@@ -300,17 +300,6 @@ inventory_expand_tilde(const char *s)
 	return xasprintf("%s%s", home, s + 1);
 }
 
-static bool
-inventory_name_ok(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' && *s != '_')
-			return false;
-	return true;
-}
-
 /* Internal lookup over every key, host keys and the others. */
 static int
 inventory_key_any(const char *name)
@@ -381,98 +370,6 @@ inventory_find_group(const struct inventory *inv, const char *name)
 	return inventory_index_get(inv->index->gslots, inv->index->gcap, name);
 }
 
-/* ---- ranges ---- */
-
-/* Expand from the first '[' of pattern on; results appended to *v. */
-static int
-inventory_expand_one(const char *pattern, const char *whole, char ***v, size_t *n, char **cause)
-{
-	const char *open, *colon, *close, *p;
-	char *beg = NULL, *end = NULL, *rest = NULL;
-	long lo, hi, i;
-	int width = 0, rc = -1;
-
-	if ((open = strchr(pattern, '[')) == NULL) {
-		if (strchr(pattern, ']') != NULL)
-			return set_cause(cause, -1, "bad range in '%s': ']' without '['", whole);
-		if (!inventory_name_ok(pattern))
-			return set_cause(cause, -1, "bad host name '%s' (letters, digits, '.', '-', '_')", pattern);
-		if (*n >= INV_MAX_EXPAND)
-			return set_cause(cause, -1, "'%s' expands to more than %d hosts", whole, INV_MAX_EXPAND);
-		strv_push(v, n, xstrdup(pattern));
-		return 0;
-	}
-	if ((close = strchr(open, ']')) == NULL)
-		return set_cause(cause, -1, "bad range in '%s': unterminated '['", whole);
-	colon = memchr(open, ':', (size_t)(close - open));
-	if (colon == NULL)
-		return set_cause(cause, -1, "bad range '%.*s' in '%s': expected [START:END]",
-		    (int)(close - open + 1), open, whole);
-	beg = xstrndup(open + 1, (size_t)(colon - open - 1));
-	end = xstrndup(colon + 1, (size_t)(close - colon - 1));
-	for (p = beg; *p != '\0' && isdigit((unsigned char)*p); p++)
-		;
-	if (*beg == '\0' || *p != '\0' || parse_long(beg, 0, 999999999, &lo) != 0) {
-		set_cause(cause, -1, "bad range '%.*s' in '%s': start is not a number",
-		    (int)(close - open + 1), open, whole);
-		goto out;
-	}
-	for (p = end; *p != '\0' && isdigit((unsigned char)*p); p++)
-		;
-	if (*end == '\0' || *p != '\0' || parse_long(end, 0, 999999999, &hi) != 0) {
-		set_cause(cause, -1, "bad range '%.*s' in '%s': end is not a number",
-		    (int)(close - open + 1), open, whole);
-		goto out;
-	}
-	if (lo > hi) {
-		set_cause(cause, -1, "bad range '%.*s' in '%s': start is greater than end",
-		    (int)(close - open + 1), open, whole);
-		goto out;
-	}
-	/* Like Ansible: a leading zero fixes the width, and then both ends must have it. */
-	if (beg[0] == '0' && beg[1] != '\0') {
-		width = (int)strlen(beg);
-		if (strlen(end) != (size_t)width) {
-			set_cause(cause, -1, "bad range '%.*s' in '%s': zero-padded start and end differ in width",
-			    (int)(close - open + 1), open, whole);
-			goto out;
-		}
-	}
-	if ((size_t)(hi - lo + 1) > INV_MAX_EXPAND) {
-		set_cause(cause, -1, "'%s' expands to more than %d hosts", whole, INV_MAX_EXPAND);
-		goto out;
-	}
-	for (i = lo; i <= hi; i++) {
-		rest = xasprintf("%.*s%0*ld%s", (int)(open - pattern), pattern, width, i, close + 1);
-		if (inventory_expand_one(rest, whole, v, n, cause) != 0)
-			goto out;
-		free(rest);
-		rest = NULL;
-	}
-	rc = 0;
-out:
-	free(rest);
-	free(beg);
-	free(end);
-	return rc;
-}
-
-int
-inventory_expand(const char *pattern, char ***names, size_t *n, char **cause)
-{
-	char **v = NULL;
-	size_t count = 0;
-
-	if (inventory_expand_one(pattern, pattern, &v, &count, cause) != 0) {
-		strv_free(v);
-		return -1;
-	}
-	*names = v;
-	if (n != NULL)
-		*n = count;
-	return 0;
-}
-
 /* ---- values ---- */
 
 static bool
@@ -529,7 +426,7 @@ inventory_value(int key, const char *value, const char *loc, char **out, char **
 		return set_cause(cause, -1, "%s: bad window_tz '%s': must be a zone name like Europe/Paris", loc, value);
 	if ((ki->flags & KF_ABSPATH) && (value[0] != '/' || strcmp(value, "/") == 0))
 		return set_cause(cause, -1, "%s: bad %s '%s': must be an absolute path below /", loc, ki->name, value);
-	if (key == INV_JUMP && strcmp(value, "none") != 0 && !inventory_name_ok(value))
+	if (key == INV_JUMP && strcmp(value, "none") != 0 && !hostrange_name_ok(value))
 		return set_cause(cause, -1, "%s: bad jump '%s': must name a host of the inventory", loc, value);
 
 	if ((ki->flags & KF_LIST) && (ki->flags & KF_PATH)) {
@@ -696,7 +593,7 @@ inventory_section_start(struct inv_load *ctx, const char *s)
 		goto out;
 	}
 	if (name != NULL) {
-		if (!inventory_name_ok(name)) {
+		if (!hostrange_name_ok(name)) {
 			free(sec);
 			inventory_error(ctx, ctx->lineno, "bad %s name '%s' (letters, digits, '.', '-', '_')",
 			    type, name);
@@ -836,7 +733,7 @@ inventory_add_members(struct inv_load *ctx, struct inv_grp *g, const char *value
 			*c = ',';
 	items = str_split_commas(tmp, &n);
 	for (i = 0; i < n; i++) {
-		if (inventory_expand(items[i], &names, &nn, &cause) != 0) {
+		if (hostrange_expand(items[i], &names, &nn, &cause) != 0) {
 			inventory_error(ctx, ctx->lineno, "%s", cause);
 			goto out;
 		}
@@ -874,7 +771,7 @@ inventory_add_includes(struct inv_load *ctx, size_t gi, const char *value)
 			*c = ',';
 	items = str_split_commas(tmp, &n);
 	for (i = 0; i < n; i++) {
-		if (!inventory_name_ok(items[i])) {
+		if (!hostrange_name_ok(items[i])) {
 			inventory_error(ctx, ctx->lineno, "bad group name '%s'", items[i]);
 			goto out;
 		}

@@ -122,12 +122,6 @@ const struct inv_group *inventory_find_group(const struct inventory *inv, const 
 
 /* True for keys whose value is an integer (port, keep, timeouts, parallel, retries, intervals). */
 bool inv_key_is_number(enum inv_key key);
-/*
- * Expand one host pattern with Ansible-style numeric ranges: "kiosk[01:40].site" -> kiosk01.site ...
- * kiosk40.site (a start with a leading zero fixes the width; several ranges multiply, the leftmost
- * varies slowest).  0 and a NULL-terminated array in *names (caller frees with strv_free), or -1
- * with *cause ("bad range '[40:01]' in 'x[40:01]': start is greater than end").
- */
-int inventory_expand(const char *pattern, char ***names, size_t *n, char **cause);
+/* Host patterns and their ranges: lib/hostrange.h. */
 
 #endif

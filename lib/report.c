@@ -76,6 +76,18 @@ report_flush(struct buf *b, int fd)
 	buf_reset(b);
 }
 
+char *
+report_bytes(uint64_t n)
+{
+	if (n < 1024)
+		return xasprintf("%llu B", (unsigned long long)n);
+	if (n < 1024 * 1024)
+		return xasprintf("%.1f KiB", (double)n / 1024.0);
+	if (n < 1024ull * 1024 * 1024)
+		return xasprintf("%.1f MiB", (double)n / 1048576.0);
+	return xasprintf("%.2f GiB", (double)n / 1073741824.0);
+}
+
 /* Our own control sequences (the progress line) and JSON (escaped already): as they are. */
 void
 report_flush_raw(struct buf *b, int fd)

@@ -6,6 +6,8 @@
 #ifndef FLEET_REPORT_H
 #define FLEET_REPORT_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -21,6 +23,8 @@ void report_prefix_lines(struct buf *b, const char *name, const char *data, size
 /* Write b to fd (loops on short writes) and reset b.  Text for people: when fd is a terminal, control
  * characters other than tab and newline are escaped visibly (report_escape). */
 void report_flush(struct buf *b, int fd);
+/* "812 B", "2.8 KiB", "13.4 MiB", "1.2 GiB" (caller frees). */
+char *report_bytes(uint64_t n);
 /* The same, the bytes as they are (our own progress line, JSON). */
 void report_flush_raw(struct buf *b, int fd);
 /* Append data to out with ESC, CR and every other C0/C1 control but tab and newline shown as cat -v

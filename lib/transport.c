@@ -609,6 +609,20 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		}
 		buf_addf(&tried, "%s%s", tried.len ? ", " : "", files[i]);
 	}
+	{
+		/* The link went while the keys were being tried: unreachable, not a refused key. */
+		int e = libssh2_session_last_errno(tp->session);
+
+		if (e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+		    e == LIBSSH2_ERROR_SOCKET_TIMEOUT || e == LIBSSH2_ERROR_TIMEOUT) {
+			char *err = tp_session_error(tp->session);
+
+			set_cause(cause, TP_UNREACHABLE, "connection lost during authentication: %s", err);
+			free(err);
+			rc = TP_UNREACHABLE;
+			goto out;
+		}
+	}
 	if (rsa_key != NULL)
 		set_cause(cause, TP_AUTH, "authentication failed for user '%s' (tried: %s); %s is an RSA key: "
 		    "libssh2 1.10 signs only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse; "

@@ -136,7 +136,7 @@ fuzz_str(const uint8_t *data, size_t size)
 
 /*
  * An upper bound of the host names the range patterns in data expand to ("a[1:40]b[1:3]" 120; "," and
- * newlines separate patterns, whose counts add).  A pattern holding a range inventory_expand refuses (more
+ * newlines separate patterns, whose counts add).  A pattern holding a range hostrange_expand refuses (more
  * than 1,000,000 names, start > end, > 999999999) counts 1: the refusal comes before expanding anything.
  */
 static inline double

@@ -1,7 +1,8 @@
-/* fuzz_hostrange: lib/inventory's host range expansion (inventory_expand, what `hosts = kiosk[01:40]`
+/* fuzz_hostrange: lib/hostrange (hostrange_expand, what `hosts = kiosk[01:40]`
  * goes through), and the folding of its result back into ranges (report_hostlist). */
 #include "fuzz.h"
 
+#include "../../lib/hostrange.h"
 #include "../../lib/inventory.h"
 #include "../../lib/report.h"
 #include "../../lib/util.h"
@@ -16,7 +17,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fuzz_too_many_names(data, size, 2000))
 		return 0;
 	pattern = fuzz_str(data, size);
-	if (inventory_expand(pattern, &names, &n, &cause) != 0) {
+	if (hostrange_expand(pattern, &names, &n, &cause) != 0) {
 		FUZZ_ASSERT(names == NULL && cause != NULL);
 		free(cause);
 		free(pattern);

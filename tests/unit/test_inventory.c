@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../lib/hostrange.h"
 #include "../../lib/inventory.h"
 #include "../../lib/util.h"
 #include "check.h"
@@ -74,7 +75,7 @@ test_range_keeps_zero_padded_width(void)
 	char **v = NULL, *cause = NULL;
 	size_t n = 0;
 
-	CHECK(inventory_expand("kiosk[01:40].site", &v, &n, &cause) == 0);
+	CHECK(hostrange_expand("kiosk[01:40].site", &v, &n, &cause) == 0);
 	CHECK(n == 40);
 	if (n == 40) {
 		CHECK_STR(v[0], "kiosk01.site");
@@ -92,7 +93,7 @@ test_range_three_digit_width(void)
 	char **v = NULL, *cause = NULL;
 	size_t n = 0;
 
-	CHECK(inventory_expand("atm[001:120]", &v, &n, &cause) == 0);
+	CHECK(hostrange_expand("atm[001:120]", &v, &n, &cause) == 0);
 	CHECK(n == 120);
 	if (n == 120) {
 		CHECK_STR(v[0], "atm001");
@@ -109,7 +110,7 @@ test_range_without_leading_zero_is_unpadded(void)
 	char **v = NULL, *cause = NULL;
 	size_t n = 0;
 
-	CHECK(inventory_expand("t[8:11]", &v, &n, &cause) == 0);
+	CHECK(hostrange_expand("t[8:11]", &v, &n, &cause) == 0);
 	CHECK(n == 4);
 	if (n == 4) {
 		CHECK_STR(v[0], "t8");
@@ -127,7 +128,7 @@ test_several_ranges_multiply_leftmost_slowest(void)
 	char **v = NULL, *cause = NULL;
 	size_t n = 0;
 
-	CHECK(inventory_expand("s[1:2]k[01:03]", &v, &n, &cause) == 0);
+	CHECK(hostrange_expand("s[1:2]k[01:03]", &v, &n, &cause) == 0);
 	CHECK(n == 6);
 	if (n == 6) {
 		CHECK_STR(v[0], "s1k01");
