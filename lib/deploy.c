@@ -89,18 +89,44 @@ deploy_capture(void *arg, int stream, const char *data, size_t len)
 	}
 }
 
-/* Take the terminal's lock off again when we stop before the deploy script (which drops it itself). */
-static void
+/* Take the terminal's lock off again when we stop before the deploy script (which drops it itself).
+ * TP_OK, or the transport's error. */
+static int
 deploy_unlock(struct transport *tp, const struct deploy_plan *plan, const char *root)
 {
 	char *snip, *cause = NULL;
+	int rc;
 
 	if (tp == NULL || plan->lock == NULL)
-		return;
+		return TP_OK;
 	snip = termlock_release_snippet(root, plan->lock->run_id);
-	transport_run(tp, snip, 30000, NULL, NULL, NULL, NULL, &cause);
+	rc = transport_run(tp, snip, 30000, NULL, NULL, NULL, NULL, &cause);
 	free(snip);
 	free(cause);
+	return rc;
+}
+
+/*
+ * The link went after the probe took the lock: one new connection takes it off, so the terminal is not
+ * left locked until its deadline.  The terminal's result stays what it was.
+ */
+static void
+deploy_unlock_again(struct executor_worker *w, struct host_result *r, struct transport **tp,
+    const struct deploy_plan *plan, const char *root)
+{
+	enum host_state state = r->state;
+	const char *step = r->step;
+	char *error = r->error;
+
+	r->error = NULL;
+	transport_close(*tp);
+	*tp = executor_connect(w, r);
+	free(r->error);
+	r->state = state;
+	r->step = step;
+	r->error = error;
+	if (*tp != NULL)
+		deploy_unlock(*tp, plan, root);
 }
 
 static void
@@ -128,7 +154,7 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	char *script = NULL, *cause = NULL, *lock_snippet = NULL, *unlock_snippet = NULL;
 	struct deploy_sink sink;
 	struct transport *tp;
-	bool locked = false, use_delta, broke_stale = false;
+	bool locked = false, maybe_locked = false, use_delta, broke_stale = false;
 	bool try_delta = t->delta != NULL && !plan->rollback;   /* false again after a delta fell back */
 	uint64_t up_size, partial;
 	int rc, exit_code = -1, fd = -1;
@@ -153,6 +179,8 @@ again:
 	    try_delta ? t->delta->sha256 : NULL, try_delta ? (const char *const *)t->delta->bases : NULL);
 	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
 	if (rc != TP_OK) {
+		/* the probe may have taken the lock before the link went: taken off again at out */
+		maybe_locked = lock_snippet != NULL;
 		r->state = host_state_from_tp(rc);
 		r->step = "preflight";
 		r->error = cause;
@@ -396,8 +424,9 @@ again:
 		free(tail);
 	}
 out:
-	if (locked)
-		deploy_unlock(tp, plan, root);
+	if ((locked || maybe_locked) && plan->lock != NULL &&
+	    (tp == NULL || maybe_locked || deploy_unlock(tp, plan, root) != TP_OK))
+		deploy_unlock_again(w, r, &tp, plan, root);
 	if (plan->journal != NULL && r->state != HS_PENDING)
 		journal_state(plan->journal, r->host->name,
 		    r->state == HS_OK ? (plan->dry_run ? "planned" : "done") : host_state_name(r->state), r->step,

@@ -107,6 +107,22 @@ termlock_acquire_snippet(const char *root, const struct termlock_info *me)
 	struct buf b;
 
 	buf_init(&b, 0);
+	/*
+	 * A lock directory without its info is one whose taker was killed between the mkdir and the rename
+	 * of info (a controller killed mid-probe): info appears within milliseconds, so one still missing
+	 * two seconds later is abandoned and goes.
+	 */
+	buf_adds(&b, "[ -d ");
+	shquote_add(&b, lock);
+	buf_adds(&b, " ] && [ ! -f ");
+	shquote_add(&b, info);
+	buf_adds(&b, " ] && sleep 2 && [ -d ");
+	shquote_add(&b, lock);
+	buf_adds(&b, " ] && [ ! -f ");
+	shquote_add(&b, info);
+	buf_adds(&b, " ] && rm -rf ");
+	shquote_add(&b, lock);
+	buf_adds(&b, "; ");
 	/* mkdir without -p on the lock itself: it fails when the lock exists, and only one caller wins. */
 	buf_adds(&b, "if mkdir -p ");
 	shquote_add(&b, rootdir);

@@ -173,6 +173,24 @@ test_acquire_takes_then_second_sees_held(void)
 	free(root);
 }
 
+/* A lock directory left without its info (its taker killed between mkdir and rename) is taken over. */
+static void
+test_acquire_takes_over_a_lock_without_info(void)
+{
+	char *root = root_path("noinfo"), *dir = xasprintf("%s/%s", root, TERMLOCK_DIR), *out;
+	struct termlock_info me;
+
+	me_init(&me, "run-C", "carol");
+	CHECK(mkdir_p(dir, 0755) == 0);
+	out = sh_snippet(termlock_acquire_snippet(root, &me));
+	CHECK(out != NULL && strstr(out, "lock=ok\n") != NULL);
+	CHECK(exists(root, TERMLOCK_DIR "/info"));
+	free(out);
+	free(dir);
+	free(root);
+}
+
+
 static void
 test_acquire_is_reentrant_for_same_run(void)
 {
@@ -529,6 +547,7 @@ main(void)
 		return 1;
 	}
 	RUN(test_acquire_takes_then_second_sees_held);
+	RUN(test_acquire_takes_over_a_lock_without_info);
 	RUN(test_acquire_is_reentrant_for_same_run);
 	RUN(test_acquire_snippet_does_not_exit);
 	RUN(test_hostile_values_stay_literal);
