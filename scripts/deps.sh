@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [--bench]   (--bench adds the peer tools the benchmarks compare against)
 set -eu
 pkgs="build-essential pkg-config libssh2-1-dev libgit2-dev libarchive-dev libinih-dev libjansson-dev
-libssl-dev zlib1g-dev openssh-server openssh-client jq busybox zstd gzip iproute2 procps openssl bsdutils dropbear-bin"
+libssl-dev zlib1g-dev openssh-server openssh-client jq busybox zstd gzip iproute2 procps openssl bsdutils dropbear-bin git"
 if [ "${1:-}" = "--bench" ]; then
 	pkgs="$pkgs pssh pdsh clustershell ansible-core hyperfine time rsync"
 fi

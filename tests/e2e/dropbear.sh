@@ -35,13 +35,17 @@ dropbearkey -t ed25519 -f "$DB/hostkey" >/dev/null 2>&1
 port=$(fleet_free_ports 1)
 printf '[127.0.0.1]:%s %s\n' "$port" "$(dropbearkey -y -f "$DB/hostkey" | grep '^ssh-ed25519' | cut -d' ' -f1,2)" \
     >>"$FLEET/client/known_hosts"
-dropbear -F -E -s -w -p "127.0.0.1:$port" -r "$DB/hostkey" -P "$DB/pid" 2>"$DB/log" &
-DBPID=$!
-i=0
-while [ "$i" -lt 100 ] && ! ss -Htln 2>/dev/null | grep -q "127.0.0.1:$port "; do
-	sleep 0.05
-	i=$((i + 1))
-done
+# db_start HOSTKEY: Dropbear on 127.0.0.1:$port in the foreground of a background job, its PID kept.
+db_start() {
+	local i=0
+	dropbear -F -E -s -w -p "127.0.0.1:$port" -r "$1" -P "$DB/pid" 2>>"$DB/log" &
+	DBPID=$!
+	while [ "$i" -lt 100 ] && ! ss -Htln 2>/dev/null | grep -q "127.0.0.1:$port "; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+db_start "$DB/hostkey"
 cat >>"$INV" <<EOF
 
 [host:db1]
@@ -81,13 +85,7 @@ case "$(readlink "$DB/root/app/current")" in releases/2.0-*) pass dropbear_rolle
 dropbearkey -t ed25519 -f "$DB/hostkey2" >/dev/null 2>&1
 kill "$DBPID" 2>/dev/null
 wait "$DBPID" 2>/dev/null
-dropbear -F -E -s -w -p "127.0.0.1:$port" -r "$DB/hostkey2" -P "$DB/pid" 2>>"$DB/log" &
-DBPID=$!
-i=0
-while [ "$i" -lt 100 ] && ! ss -Htln 2>/dev/null | grep -q "127.0.0.1:$port "; do
-	sleep 0.05
-	i=$((i + 1))
-done
+db_start "$DB/hostkey2"
 t_check dropbear_changed_key_refused expect_output 'db1: hostkey' fl exec -l db1 -- true
 
 t_done
