@@ -548,6 +548,22 @@ out:
 	return rc;
 }
 
+/* Has the peer closed the connection (EOF or a reset waiting on the socket)?  Looks, never blocks. */
+static bool
+tp_link_gone(const struct transport *tp)
+{
+	struct pollfd pfd = { tp->fd, POLLIN, 0 };
+	char c;
+	ssize_t n;
+
+	if (tp->fd < 0 || poll(&pfd, 1, 0) <= 0)
+		return false;
+	if (pfd.revents & (POLLHUP | POLLERR))
+		return true;
+	n = recv(tp->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static int
 tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 {
@@ -614,7 +630,7 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		int e = libssh2_session_last_errno(tp->session);
 
 		if (e == LIBSSH2_ERROR_SOCKET_RECV || e == LIBSSH2_ERROR_SOCKET_SEND || e == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
-		    e == LIBSSH2_ERROR_SOCKET_TIMEOUT || e == LIBSSH2_ERROR_TIMEOUT) {
+		    e == LIBSSH2_ERROR_SOCKET_TIMEOUT || e == LIBSSH2_ERROR_TIMEOUT || tp_link_gone(tp)) {
 			char *err = tp_session_error(tp->session);
 
 			set_cause(cause, TP_UNREACHABLE, "connection lost during authentication: %s", err);

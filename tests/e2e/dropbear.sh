@@ -81,6 +81,11 @@ t_check dropbear_logs expect_output 'log line one' fl logs -l db1
 t_check dropbear_rollback expect_exit 0 fl rollback -l db1 --json
 case "$(readlink "$DB/root/app/current")" in releases/2.0-*) pass dropbear_rolled_back ;;
 *) fail dropbear_rolled_back "current -> $(readlink "$DB/root/app/current")" ;; esac
+# A key the terminal does not know: auth (not unreachable), naming the user.
+ssh-keygen -q -t ed25519 -N '' -f "$T/other" >/dev/null 2>&1
+t_check dropbear_wrong_key_exit_3 expect_exit 3 fl -o identity="$T/other" exec -l db1 --json -- true
+case "$(hj db1 .state) $(hj db1 .error)" in "auth "*"'$ACCOUNT'"*) pass dropbear_wrong_key_is_auth ;;
+*) fail dropbear_wrong_key_is_auth "$(hj db1 .state) $(hj db1 .error)" ;; esac
 # A changed host key is refused, named.
 dropbearkey -t ed25519 -f "$DB/hostkey2" >/dev/null 2>&1
 kill "$DBPID" 2>/dev/null
