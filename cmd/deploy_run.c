@@ -366,20 +366,8 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	status = rollout_run(&ro);
 	if (ro.eo.progress != NULL)
 		report_progress_clear(STDERR_FILENO);
-	if (dr->prior != NULL && dr->todo != NULL) {
-		/* Resumed: the terminals that had ended failed or rolled back stay so, as the journal says. */
-		for (size_t i = 0; i < dr->n; i++) {
-			if (dr->todo[i])
-				continue;
-			ro.results[i].state = strcmp(dr->prior[i].state, "rolled-back") == 0 ? HS_ROLLED_BACK : HS_FAILED;
-			ro.results[i].step = dr->prior[i].step;
-			free(ro.results[i].error);
-			ro.results[i].error = xstrdup(dr->prior[i].error);
-		}
-		status = executor_exit_status(ro.results, dr->n, *ctx->interrupted != 0);
-		if (ro.halted && (status == EXIT_OK || status == EXIT_UNREACHABLE))
-			status = EXIT_FAILED;
-	}
+	if (dr->prior != NULL && dr->todo != NULL)
+		status = rollout_merge_prior(&ro, dr->prior, *ctx->interrupted != 0);
 
 	summary = report_summary(ro.results, dr->n);
 	for (size_t i = 0; i < dr->n; i++) {

@@ -368,6 +368,18 @@ rollout_undo(struct rollout *ro)
 	free(back);
 }
 
+/* The run's exit status: the terminals' (0 ok, 1 failed, 3 unreachable or delayed, 130 interrupted),
+ * and a halted run is a failed one. */
+static int
+rollout_status(const struct rollout *ro, bool interrupted)
+{
+	int status = executor_exit_status(ro->results, ro->n, interrupted);
+
+	if (ro->halted && (status == 0 || status == 3))
+		status = 1;
+	return status;
+}
+
 int
 rollout_run(struct rollout *ro)
 {
@@ -488,11 +500,7 @@ rollout_run(struct rollout *ro)
 			journal_state(ro->journal, ro->hosts[i]->name, "delayed", ro->results[i].step,
 			    ro->results[i].error, -1);
 	}
-	status = executor_exit_status(ro->results, ro->n, rollout_cancelled(ro));
-	if (ro->halted && status == 0)
-		status = 1;
-	if (ro->halted && status == 3)
-		status = 1;
+	status = rollout_status(ro, rollout_cancelled(ro));
 	free(idx);
 	return status;
 }
@@ -520,4 +528,18 @@ rollout_free(struct rollout *ro)
 	ro->wave_of = NULL;
 	ro->todo = NULL;
 	ro->halt_reason = NULL;
+}
+
+int
+rollout_merge_prior(struct rollout *ro, const struct journal_host *prior, bool interrupted)
+{
+	for (size_t i = 0; i < ro->n; i++) {
+		if (ro->todo == NULL || ro->todo[i])
+			continue;
+		ro->results[i].state = strcmp(prior[i].state, "rolled-back") == 0 ? HS_ROLLED_BACK : HS_FAILED;
+		ro->results[i].step = prior[i].step;
+		free(ro->results[i].error);
+		ro->results[i].error = xstrdup(prior[i].error);
+	}
+	return rollout_status(ro, interrupted);
 }

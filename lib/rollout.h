@@ -87,4 +87,12 @@ int rollout_plan(struct rollout *ro, const struct rollout_amount *waves, size_t 
 int rollout_run(struct rollout *ro);
 void rollout_free(struct rollout *ro);   /* frees results, outcomes, wave_of, todo, halt_reason */
 
+/*
+ * A resumed run: the terminals it did not do again (todo false) had ended failed or rolled back, and
+ * stay so, with the step and error the journal recorded (prior, parallel to hosts).  Returns the run's
+ * exit status over all of them.
+ */
+struct journal_host;
+int rollout_merge_prior(struct rollout *ro, const struct journal_host *prior, bool interrupted);
+
 #endif
