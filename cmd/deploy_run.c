@@ -396,8 +396,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		json_object_set_new(j, "paused", json_boolean(ro.paused));
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
-	} else
-	{
+	} else {
 		char *bytes = report_bytes(sent);
 
 		cmd_error("%s (%s %s, run %s)", line, bytes, dr->dry_run ? "would be sent" : "sent", dr->run_id);
@@ -491,11 +490,12 @@ alarm:
 		alarms++;
 	}
 	if (alarms > 0 && ctx->inv->on_failure != NULL) {
+		char *text, *warning = NULL;
+
 		alarm = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "run", dr->run_id, "kind", dr->kind,
 		    "component", dr->component, "summary", line, "operator", operator, "halted", ro.halted,
 		    "terminals", terms);
-		char *text = json_dumps(alarm, JSON_INDENT(1)), *warning = NULL;
-
+		text = json_dumps(alarm, JSON_INDENT(1));
 		if (text != NULL && alarm_run(ctx->inv->on_failure, text, &warning) != 0)
 			cmd_error("warning: %s", warning);
 		free(warning);

@@ -365,8 +365,7 @@ cmd_lock(struct cmd_ctx *ctx, int argc, char **argv)
 		char *desc;
 
 		if (lh != NULL && lh->held == 1) {
-			lh->stale = termlock_stale(&lh->info, now, lock_run_ended(ctx->inv->state_dir, lh->info.run_id)) ||
-			    termlock_holder_gone(&lh->info);
+			lh->stale = termlock_stale(&lh->info, now, lock_run_ended(ctx->inv->state_dir, lh->info.run_id));
 			nheld++;
 			nstale += lh->stale != 0;
 		}

@@ -24,20 +24,9 @@
 static const struct manifest_entry *
 delta_find(const struct manifest *m, const char *path)
 {
-	size_t lo = 0, hi = m->n;
+	long i = manifest_find(m, path);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(m->entries[mid].path, path);
-
-		if (c == 0)
-			return &m->entries[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return i >= 0 ? &m->entries[i] : NULL;
 }
 
 /* Every file of every base, sorted by SHA-256 then base order: the first hit is the preferred one. */

@@ -129,6 +129,17 @@ deploy_unlock_again(struct executor_worker *w, struct host_result *r, struct tra
 		deploy_unlock(*tp, plan, root);
 }
 
+/* Back to the probe (goto again): what the last attempt's probe left goes. */
+static void
+deploy_reset_probe(struct buf *pout, struct buf *perr, struct release_probe *probe, char **script)
+{
+	buf_reset(pout);
+	buf_reset(perr);
+	release_probe_free(probe);
+	free(*script);
+	*script = NULL;
+}
+
 static void
 deploy_fail(struct host_result *r, const char *step, char *msg)
 {
@@ -174,7 +185,7 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	if (plan->lock != NULL && !plan->dry_run)
 		lock_snippet = termlock_acquire_snippet(root, plan->lock);
 again:
-	script = release_probe_delta_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
+	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
 	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout,
 	    try_delta ? t->delta->sha256 : NULL, try_delta ? (const char *const *)t->delta->bases : NULL);
 	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
@@ -209,11 +220,7 @@ again:
 			cause = NULL;
 			termlock_info_free(&holder);
 			broke_stale = true;
-			buf_reset(&pout);
-			buf_reset(&perr);
-			release_probe_free(&probe);
-			free(script);
-			script = NULL;
+			deploy_reset_probe(&pout, &perr, &probe, &script);
 			goto again;
 		}
 		r->state = HS_LOCKED;
@@ -382,13 +389,9 @@ again:
 		o->bytes_reused = 0;
 		try_delta = false;
 		buf_reset(&r->err);
-		buf_reset(&pout);
-		buf_reset(&perr);
-		release_probe_free(&probe);
+		deploy_reset_probe(&pout, &perr, &probe, &script);
 		free(unlock_snippet);
 		unlock_snippet = NULL;
-		free(script);
-		script = NULL;
 		if (fd >= 0)
 			close(fd);
 		fd = -1;

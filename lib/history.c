@@ -40,7 +40,7 @@ struct history_hostfile {
 };
 
 /* libgit2's message for the error that just happened on this thread. */
-static const char *
+const char *
 history_git_error(void)
 {
 	const git_error *e = git_error_last();
@@ -362,7 +362,7 @@ history_tip_tree(struct history *h, git_oid *tip, git_tree **tree, char **cause)
 }
 
 /* Blob at path in tree, NUL-terminated: 0, 1 not found, -1 with *cause. */
-static int
+int
 history_tree_blob(git_repository *repo, git_tree *tree, const char *path, char **text, char **cause)
 {
 	git_tree_entry *e = NULL;

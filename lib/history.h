@@ -80,7 +80,13 @@ void history_close(struct history *h);   /* NULL is a no-op */
 
 /* For lib/histsync: the repository, and the lock every writer of main holds while it moves it. */
 struct git_repository;
+struct git_tree;
 struct git_repository *history_repo(struct history *h);
+/* libgit2's message for the error that just happened on this thread. */
+const char *history_git_error(void);
+/* The blob at path in tree, NUL-terminated (at most 64 MiB): 0, 1 not found, -1 with *cause. */
+int history_tree_blob(struct git_repository *repo, struct git_tree *tree, const char *path, char **text,
+    char **cause);
 int history_write_lock(struct history *h, int *fd, char **cause);
 void history_write_unlock(int fd);   /* fd < 0 is a no-op */
 

@@ -15,14 +15,6 @@
 #define SYNC_SHARED "refs/remotes/shared/main"
 #define SYNC_PUSH_TRIES 10
 
-static const char *
-sync_git_error(void)
-{
-	const git_error *e = git_error_last();
-
-	return e != NULL && e->message != NULL ? e->message : "unknown libgit2 error";
-}
-
 int
 histsync_check_url(const char *url, char **cause)
 {
@@ -50,7 +42,7 @@ sync_remote(git_repository *repo, const char *url, git_remote **r, char **cause)
 		return set_cause(cause, -1, "the shared history '%s' is not there (make it once with `git init --bare "
 		    "%s`)", url, url);
 	if (git_remote_create_anonymous(r, repo, url) < 0)
-		return set_cause(cause, -1, "history_remote '%s': %s", url, sync_git_error());
+		return set_cause(cause, -1, "history_remote '%s': %s", url, history_git_error());
 	return 0;
 }
 
@@ -67,7 +59,7 @@ sync_fetch(git_repository *repo, const char *url, char **cause)
 	if (sync_remote(repo, url, &r, cause) != 0)
 		return -1;
 	if (git_remote_fetch(r, &refs, &fo, "fleetctl: fetch the shared history") < 0) {
-		set_cause(cause, -1, "cannot fetch the shared history '%s': %s", url, sync_git_error());
+		set_cause(cause, -1, "cannot fetch the shared history '%s': %s", url, history_git_error());
 		goto out;
 	}
 	rc = 0;
@@ -76,20 +68,15 @@ out:
 	return rc;
 }
 
-/* Blob text at path in tree (NULL when absent). */
+/* Blob text at path in tree (NULL when absent or unreadable). */
 static char *
 sync_blob_text(git_repository *repo, git_tree *tree, const char *path)
 {
-	git_tree_entry *e = NULL;
-	git_blob *b = NULL;
-	char *text = NULL;
+	char *text = NULL, *cause = NULL;
 
-	if (tree == NULL || git_tree_entry_bypath(&e, tree, path) < 0)
-		return NULL;
-	if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && git_blob_lookup(&b, repo, git_tree_entry_id(e)) == 0)
-		text = xstrndup(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-	git_blob_free(b);
-	git_tree_entry_free(e);
+	if (tree != NULL && history_tree_blob(repo, tree, path, &text, &cause) != 0)
+		text = NULL;
+	free(cause);
 	return text;
 }
 
@@ -208,7 +195,7 @@ sync_replay_one(git_repository *repo, git_commit *c, git_commit *base, git_oid *
 	if ((git_commit_parentcount(c) > 0 && (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&ptree, parent) < 0)) ||
 	    git_commit_tree(&ctree, c) < 0 || git_commit_tree(&btree, base) < 0 ||
 	    git_diff_tree_to_tree(&diff, repo, ptree, ctree, NULL) < 0) {
-		set_cause(cause, -1, "history: cannot read a local commit: %s", sync_git_error());
+		set_cause(cause, -1, "history: cannot read a local commit: %s", history_git_error());
 		goto out;
 	}
 	n = git_diff_num_deltas(diff);
@@ -241,7 +228,7 @@ sync_replay_one(git_repository *repo, git_commit *c, git_commit *base, git_oid *
 				free(base_text);
 				free(merged);
 				if (err < 0) {
-					set_cause(cause, -1, "history: cannot write a blob: %s", sync_git_error());
+					set_cause(cause, -1, "history: cannot write a blob: %s", history_git_error());
 					free(ours);
 					free(theirs);
 					nups++;
@@ -252,7 +239,7 @@ sync_replay_one(git_repository *repo, git_commit *c, git_commit *base, git_oid *
 				char *merged = sync_merge_lines(theirs, ours);
 
 				if (git_blob_create_from_buffer(&u->id, repo, merged, strlen(merged)) < 0) {
-					set_cause(cause, -1, "history: cannot write a blob: %s", sync_git_error());
+					set_cause(cause, -1, "history: cannot write a blob: %s", history_git_error());
 					free(merged);
 					free(ours);
 					free(theirs);
@@ -267,13 +254,13 @@ sync_replay_one(git_repository *repo, git_commit *c, git_commit *base, git_oid *
 		nups++;
 	}
 	if (git_tree_create_updated(&tree_id, repo, btree, nups, ups) < 0 || git_tree_lookup(&ntree, repo, &tree_id) < 0) {
-		set_cause(cause, -1, "history: cannot build the tree: %s", sync_git_error());
+		set_cause(cause, -1, "history: cannot build the tree: %s", history_git_error());
 		goto out;
 	}
 	parents[0] = base;
 	if (git_commit_create(out, repo, NULL, git_commit_author(c), git_commit_committer(c), NULL, git_commit_message(c),
 	    ntree, 1, parents) < 0) {
-		set_cause(cause, -1, "history: cannot write the commit: %s", sync_git_error());
+		set_cause(cause, -1, "history: cannot write the commit: %s", history_git_error());
 		goto out;
 	}
 	rc = 0;
@@ -344,7 +331,7 @@ sync_integrate(git_repository *repo, char **cause)
 	rc = 0;
 	goto out;
 fail:
-	set_cause(cause, -1, "history: cannot bring main up to the shared history: %s", sync_git_error());
+	set_cause(cause, -1, "history: cannot bring main up to the shared history: %s", history_git_error());
 out:
 	git_commit_free(base);
 	git_commit_free(c);
@@ -431,7 +418,7 @@ histsync_push(struct history *h, const char *url, char **cause)
 		}
 	}
 	set_cause(cause, -1, "cannot push the history to '%s' after %d tries: %s", url, SYNC_PUSH_TRIES,
-	    st.why != NULL ? st.why : sync_git_error());
+	    st.why != NULL ? st.why : history_git_error());
 out:
 	free(st.why);
 	git_remote_free(r);
@@ -452,7 +439,7 @@ histsync_unpushed(struct history *h, char ***ids, char **cause)
 		return 0;
 	if (git_revwalk_new(&walk, repo) < 0 || git_revwalk_push(walk, &local) < 0 ||
 	    (git_reference_name_to_id(&remote, repo, SYNC_SHARED) == 0 && git_revwalk_hide(walk, &remote) < 0)) {
-		set_cause(cause, -1, "history: %s", sync_git_error());
+		set_cause(cause, -1, "history: %s", history_git_error());
 		goto out;
 	}
 	while (git_revwalk_next(&id, walk) == 0) {
@@ -481,7 +468,7 @@ histsync_export_runs(struct history *h, const char *runs_dir, size_t *written, c
 	if (git_reference_name_to_id(&tip, repo, SYNC_MAIN) < 0)
 		return 0;
 	if (git_commit_lookup(&c, repo, &tip) < 0 || git_commit_tree(&tree, c) < 0) {
-		set_cause(cause, -1, "history: %s", sync_git_error());
+		set_cause(cause, -1, "history: %s", history_git_error());
 		goto out;
 	}
 	if (git_tree_entry_bypath(&e, tree, "runs") < 0 || git_tree_lookup(&runs, repo, git_tree_entry_id(e)) < 0) {

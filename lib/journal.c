@@ -471,6 +471,19 @@ journal_state(struct journal *j, const char *host, const char *state, const char
 	return rc;
 }
 
+/* {"t":TYPE,"time":null, ...fields}: an event line before its time is set (new reference). */
+static json_t *
+journal_event_obj(const char *type, json_t *fields)
+{
+	json_t *line = json_object();
+
+	json_object_set_new(line, "t", json_string(type));
+	json_object_set_new(line, "time", json_null());
+	if (fields != NULL)
+		json_object_update_missing(line, fields);
+	return line;
+}
+
 int
 journal_event(struct journal *j, const char *type, json_t *fields)
 {
@@ -481,11 +494,7 @@ journal_event(struct journal *j, const char *type, json_t *fields)
 		return -1;
 	if (fields != NULL && !json_is_object(fields))
 		return -1;
-	line = json_object();
-	json_object_set_new(line, "t", json_string(type));
-	json_object_set_new(line, "time", json_null());
-	if (fields != NULL)
-		json_object_update_missing(line, fields);
+	line = journal_event_obj(type, fields);
 	rc = journal_append(j, line, true);
 	json_decref(line);
 	return rc;
@@ -494,14 +503,11 @@ journal_event(struct journal *j, const char *type, json_t *fields)
 char *
 journal_event_text(const char *type, json_t *fields)
 {
-	json_t *line = json_object();
+	json_t *line = journal_event_obj(type, fields);
 	char now[32], *text, *out;
 
 	journal_now(now, sizeof(now));
-	json_object_set_new(line, "t", json_string(type));
 	json_object_set_new(line, "time", json_string(now));
-	if (fields != NULL)
-		json_object_update_missing(line, fields);
 	text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(line);
 	out = xasprintf("%s\n", text != NULL ? text : "{}");

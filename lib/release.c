@@ -32,14 +32,6 @@ static void rel_hook(struct buf *b, const char *dir_expr, const char *cmd, long 
 
 char *
 release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
-    const char *compression, const char *lock_snippet, const char *busy, long timeout)
-{
-	return release_probe_delta_script(root, component, id, sha256, compression, lock_snippet, busy, timeout,
-	    NULL, NULL);
-}
-
-char *
-release_probe_delta_script(const char *root, const char *component, const char *id, const char *sha256,
     const char *compression, const char *lock_snippet, const char *busy, long timeout, const char *delta_sha256,
     const char *const *bases)
 {
@@ -226,21 +218,22 @@ release_deploy_script(const struct release_deploy *d)
 	buf_addf(&b, "trap : TERM; trap 'exit 141' PIPE; trap 'exit 129' HUP; hf() { if [ \"$1\" -gt 128 ]; then echo \"$2 command killed by signal "
 	    "$(($1 - 128)) (deadline %ld s?)\" >&2; else echo \"$2 command exited $1\" >&2; fi; }; ",
 	    d->step_timeout);
-	buf_adds(&b, "cd \"$R\" || exit 96; P=\".fleet/incoming/$SHA.partial\"; ");
+	buf_adds(&b, "cd \"$R\" || exit 96; ");
 	/* Holding the terminal's lock, nothing else stages here: what a killed run left goes. */
 	if (d->unlock_snippet != NULL)
 		buf_adds(&b, "rm -rf .fleet/tmp/* 2>/dev/null; ");
-	/*
-	 * SHA-256 with openssl where the terminal has it (SHA-NI: about three times sha256sum's speed, and a
-	 * delta hashes the whole release), else sha256sum; both print the hash first.  The tree check with
-	 * openssl compares the whole list at once and falls back to sha256sum -c for a verdict and a
-	 * message when anything differs.
-	 */
-	buf_adds(&b, "H=sha256sum; command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r /dev/null >/dev/null 2>&1 "
-	    "&& H='openssl dgst -sha256 -r'; ");
 	if (d->unpack) {
 		const char *up_sha = d->delta_sha256 != NULL ? d->delta_sha256 : d->sha256;
 		uint64_t up_size = d->delta_sha256 != NULL ? d->delta_size : d->size;
+
+		/*
+		 * SHA-256 with openssl where the terminal has it (SHA-NI: about three times sha256sum's speed, and a
+		 * delta hashes the whole release), else sha256sum; both print the hash first.  The tree check with
+		 * openssl compares the whole list at once and falls back to sha256sum -c for a verdict and a
+		 * message when anything differs.
+		 */
+		buf_adds(&b, "H=sha256sum; command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r /dev/null >/dev/null 2>&1 "
+		    "&& H='openssl dgst -sha256 -r'; ");
 
 		/* U: the upload (bundle or delta) with its hash and size; T: where it is unpacked. */
 		rel_assign(&b, "USHA", up_sha);

@@ -56,11 +56,10 @@ void release_probe_free(struct release_probe *p);
 
 /* Script that checks tools, makes the layout, and reports current / installed / partial.  lock_snippet
  * (lib/termlock) takes the terminal's lock first, when not NULL; busy (the group's busy command) is run
- * last when not NULL, and "busy=1" printed when it exits 75. */
+ * last when not NULL, and "busy=1" printed when it exits 75.  It also reports whether the terminal can
+ * upload in one pass ("fifo=1"); with delta_sha256, the delta's partial upload and every base in the
+ * NULL-terminated bases that is not installed ("nobase="), or "nodelta=1" without cp, dd or chmod. */
 char *release_probe_script(const char *root, const char *component, const char *id, const char *sha256,
-    const char *compression, const char *lock_snippet, const char *busy, long timeout);
-/* The same, also asking about a delta (delta_sha256 and the NULL-terminated ids of its bases). */
-char *release_probe_delta_script(const char *root, const char *component, const char *id, const char *sha256,
     const char *compression, const char *lock_snippet, const char *busy, long timeout, const char *delta_sha256,
     const char *const *bases);
 /* Parse its stdout.  0, or -1 when the output is not what the script prints. */

@@ -192,12 +192,6 @@ rollout_result_clear(struct host_result *r)
 	r->error = r->note = NULL;
 }
 
-static void
-rollout_outcome_clear(struct deploy_outcome *o)
-{
-	deploy_outcome_clear(o);
-}
-
 static bool
 rollout_cancelled(const struct rollout *ro)
 {
@@ -237,10 +231,10 @@ rollout_run_subset(struct rollout *ro, const size_t *idx, size_t k, int wave, st
 		rollout_result_clear(dst);
 		*dst = rw[j];
 		if (!rollback) {
-			rollout_outcome_clear(&ro->outcomes[idx[j]]);
+			deploy_outcome_clear(&ro->outcomes[idx[j]]);
 			ro->outcomes[idx[j]] = plan.outcomes[j];
 		} else
-			rollout_outcome_clear(&plan.outcomes[j]);
+			deploy_outcome_clear(&plan.outcomes[j]);
 	}
 	free(plan.outcomes);
 	free(rw);
@@ -517,7 +511,7 @@ rollout_free(struct rollout *ro)
 	}
 	if (ro->outcomes != NULL) {
 		for (size_t i = 0; i < ro->n; i++)
-			rollout_outcome_clear(&ro->outcomes[i]);
+			deploy_outcome_clear(&ro->outcomes[i]);
 		free(ro->outcomes);
 	}
 	free(ro->wave_of);

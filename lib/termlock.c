@@ -310,7 +310,7 @@ termlock_parse(const char *out, struct termlock_info *holder)
 int
 termlock_stale(const struct termlock_info *i, long long now, int run_ended)
 {
-	if (run_ended)
+	if (run_ended || termlock_holder_gone(i))
 		return 1;
 	return i != NULL && i->deadline > 0 && now > i->deadline;
 }

@@ -48,7 +48,8 @@ char *termlock_break_script(const char *root, const char *run_id);
  */
 int termlock_parse(const char *out, struct termlock_info *holder);
 
-/* Stale: now > deadline (an unknown deadline never is), or the run is known to have ended (run_ended != 0). */
+/* Stale: now > deadline (an unknown deadline never is), the run is known to have ended (run_ended != 0),
+ * or its holder is gone (termlock_holder_gone). */
 int termlock_stale(const struct termlock_info *i, long long now, int run_ended);
 
 /* The holder was a controller on this machine (same host name) whose process is gone (a killed

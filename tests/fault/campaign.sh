@@ -76,10 +76,6 @@ rnd() {
 	awk -v h="$((0x$h))" 'BEGIN { printf "%.4f", h / 4294967296 }'
 }
 
-fl() {
-	"$FLEETCTL" -i "$INV" "$@"
-}
-
 # ---------------------------------------------------------------------------------------------
 # Bookkeeping of the faults: each fault is begun, its checks counted, and it survived when none of
 # its checks failed.
@@ -115,13 +111,6 @@ all_names() {
 	cat "$FLEET/names"
 }
 
-# The sshd processes serving sessions of the listener $1 (not the listener), as in tests/e2e/push.sh.
-sshd_sessions() {
-	local p
-	for p in $(fleet_tree "$1" | grep -vx "$1"); do
-		{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q '^sshd: ' && echo "$p"
-	done | tr '\n' ' '
-}
 all_sessions() {
 	local n lp
 	for n in $(all_names); do
@@ -336,10 +325,7 @@ want_previous() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# History and locks.
-commits() {
-	git -C "$HIST" rev-list --count main 2>/dev/null || echo 0
-}
+# History and locks (commits, fl and sshd_sessions come from tests/lib.sh).
 run_field() {
 	fl runs --json -n 0 2>/dev/null | jq -r "select(.id == \"$1\") | $2"
 }
