@@ -126,6 +126,7 @@ struct cmd_deploy {
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
 	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
+	bool no_relay;                  /* --no-relay: straight to every terminal, none through its relay */
 	const char *signer;             /* the key that signed the release (verified), or NULL */
 	const char *shard;              /* push --shard K/N, or NULL */
 	time_t at;                      /* --at, for the record; 0 = now */

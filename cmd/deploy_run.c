@@ -102,6 +102,13 @@ deploy_run_human(const struct host_result *r, const struct deploy_target *t, con
 				buf_addf(b, " (sent %s%s)", sent, o->resumed_from > 0 ? ", resumed" : "");
 			else
 				buf_adds(b, " (no upload)");
+			if (o->relay != NULL && o->uploaded) {
+				char *staged = report_bytes(o->bytes_staged);
+
+				buf_addf(b, " via relay %s%s%s", o->relay, o->bytes_staged > 0 ? ", staged " : "",
+				    o->bytes_staged > 0 ? staged : "");
+				free(staged);
+			}
 			free(sent);
 			free(reused);
 			buf_adds(b, "\n");
@@ -137,6 +144,8 @@ deploy_run_json(const struct host_result *r, const struct deploy_target *t, cons
 	json_object_set_new(j, "delta", json_boolean(o->delta));
 	json_object_set_new(j, "delta_fallback", o->delta_fallback ? json_string(o->delta_fallback) : json_null());
 	json_object_set_new(j, "resumed_from", json_integer((json_int_t)o->resumed_from));
+	json_object_set_new(j, "relay", o->relay != NULL ? json_string(o->relay) : json_null());
+	json_object_set_new(j, "bytes_staged", json_integer((json_int_t)o->bytes_staged));
 	if (o->plan != NULL)
 		json_object_set_new(j, "plan", json_string(o->plan));
 	/* the deploy script's step markers are not for people */
@@ -229,6 +238,7 @@ deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const st
 	json_object_set_new(opt, "parallel", json_integer(dr->parallel));
 	json_object_set_new(opt, "no_delta", json_boolean(dr->no_delta));
 	json_object_set_new(opt, "hardlink", json_boolean(dr->hardlink));
+	json_object_set_new(opt, "no_relay", json_boolean(dr->no_relay));
 	json_object_set_new(plan, "options", opt);
 	json_object_set_new(plan, "at", dr->at ? json_integer((json_int_t)dr->at) : json_null());
 	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
@@ -249,7 +259,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	struct buf b;
 	char *summary = NULL, *line = NULL, *cause = NULL, *operator = cmd_operator(), *run_json = NULL, *extra = NULL;
 	char host[256], commit[41];
-	uint64_t sent = 0;
+	uint64_t sent = 0, relayed = 0;
 	size_t alarms = 0;
 	json_t *alarm = NULL, *terms = NULL, *end_ev = NULL;
 	int status;
@@ -268,6 +278,7 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 	ro.rollback_on_halt = dr->rollback_on_halt;
 	ro.ignore_window = dr->ignore_window;
 	ro.dry_run = dr->dry_run;
+	ro.no_relay = dr->no_relay;
 	ro.eo.parallel = dr->parallel;
 	ro.eo.cancel = ctx->interrupted;
 	ro.eo.accept_new_host_keys = ctx->accept_new_host_keys;
@@ -371,7 +382,12 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 
 	summary = report_summary(ro.results, dr->n);
 	for (size_t i = 0; i < dr->n; i++) {
-		sent += ro.outcomes[i].bytes_sent;
+		/* what left this controller: a relay's terminals got theirs from the relay's cache */
+		if (ro.outcomes[i].relay != NULL) {
+			sent += ro.outcomes[i].bytes_staged;
+			relayed += ro.outcomes[i].bytes_sent;
+		} else
+			sent += ro.outcomes[i].bytes_sent;
 		if (dr->json) {
 			json_t *j = deploy_run_json(&ro.results[i], &dr->targets[i], &ro.outcomes[i]);
 
@@ -391,16 +407,19 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 
 		json_object_set_new(j, "run", json_string(dr->run_id));
 		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)sent));
+		json_object_set_new(j, "bytes_relayed", json_integer((json_int_t)relayed));
 		json_object_set_new(j, "dry_run", json_boolean(dr->dry_run));
 		json_object_set_new(j, "halted", json_boolean(ro.halted));
 		json_object_set_new(j, "paused", json_boolean(ro.paused));
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
 	} else {
-		char *bytes = report_bytes(sent);
+		char *bytes = report_bytes(sent), *fanned = report_bytes(relayed);
 
-		cmd_error("%s (%s %s, run %s)", line, bytes, dr->dry_run ? "would be sent" : "sent", dr->run_id);
+		cmd_error("%s (%s %s%s%s%s, run %s)", line, bytes, dr->dry_run ? "would be sent" : "sent",
+		    relayed > 0 ? ", " : "", relayed > 0 ? fanned : "", relayed > 0 ? " from relays" : "", dr->run_id);
 		free(bytes);
+		free(fanned);
 	}
 
 	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
@@ -424,6 +443,8 @@ cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
 		hr[i].bytes = ro.results[i].state != HS_SKIPPED && ro.results[i].state != HS_PENDING;
 		hr[i].bytes_sent = ro.outcomes[i].bytes_sent;
 		hr[i].bytes_reused = ro.outcomes[i].bytes_reused;
+		hr[i].relay = ro.outcomes[i].relay;
+		hr[i].bytes_staged = ro.outcomes[i].bytes_staged;
 		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
 			goto record_failed;
 		if ((dr->todo == NULL || dr->todo[i]) &&

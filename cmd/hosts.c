@@ -31,8 +31,37 @@ hosts_add_target(struct buf *b, const struct inv_host *h)
 		    addr != NULL ? addr : h->name, inv_get(h, INV_PORT));
 }
 
+/* Is h some terminal's relay?  (Relays are few: a short scan keeps --explain linear in the hosts.) */
+static bool
+hosts_is_relay(const struct inv_host *h, struct inv_host *const *all, size_t nall)
+{
+	for (size_t i = 0; i < nall; i++)
+		if (all[i]->relay == h)
+			return true;
+	return false;
+}
+
+/* --explain for a relay: the terminals of the inventory it serves. */
 static void
-hosts_print_human(struct inv_host **hosts, size_t n, bool explain)
+hosts_add_served(struct buf *line, const struct inv_host *h, struct inv_host *const *all, size_t nall)
+{
+	size_t i, count = 0;
+
+	if (!hosts_is_relay(h, all, nall))
+		return;
+	for (i = 0; i < nall; i++) {
+		if (all[i]->relay != h)
+			continue;
+		buf_adds(line, count == 0 ? "    relay for: " : ",");
+		buf_adds(line, all[i]->name);
+		count++;
+	}
+	if (count > 0)
+		buf_addf(line, " (%zu terminal%s)\n", count, count == 1 ? "" : "s");
+}
+
+static void
+hosts_print_human(struct inv_host **hosts, size_t n, bool explain, struct inv_host *const *all, size_t nall)
 {
 	size_t i, j, wname = 0, wtarget = 0;
 	struct buf line, target;
@@ -69,9 +98,13 @@ hosts_print_human(struct inv_host **hosts, size_t n, bool explain)
 			for (hop = h->jump, j = 0; hop != NULL && j < 16; hop = hop->jump, j++)
 				buf_addf(&line, "%s%s", j > 0 ? "<-" : "", hop->name);
 		}
+		if (h->relay != NULL)
+			buf_addf(&line, "  relay=%s (bulk transfer; client %s)", h->relay->name, inv_get(h, INV_RELAY_CLIENT));
 		if (h->warning != NULL)
 			buf_addf(&line, "  warning: %s", h->warning);
 		buf_adds(&line, "\n");
+		if (explain)
+			hosts_add_served(&line, h, all, nall);
 		if (explain) {
 			for (k = 0; k < INV__COUNT; k++) {
 				const struct inv_setting *s = &h->set[k];
@@ -99,7 +132,7 @@ hosts_print_human(struct inv_host **hosts, size_t n, bool explain)
 }
 
 static json_t *
-hosts_json(const struct inv_host *h, bool explain)
+hosts_json(const struct inv_host *h, bool explain, struct inv_host *const *all, size_t nall)
 {
 	json_t *o = json_object(), *groups = json_array(), *origin = NULL;
 	size_t j;
@@ -110,6 +143,16 @@ hosts_json(const struct inv_host *h, bool explain)
 		json_array_append_new(groups, json_string(h->groups[j]));
 	json_object_set_new(o, "groups", groups);
 	json_object_set_new(o, "jump", h->jump != NULL ? json_string(h->jump->name) : json_null());
+	json_object_set_new(o, "relay", h->relay != NULL ? json_string(h->relay->name) : json_null());
+	if (explain) {
+		json_t *served = json_array();
+		bool relay = hosts_is_relay(h, all, nall);
+
+		for (j = 0; relay && j < nall; j++)
+			if (all[j]->relay == h)
+				json_array_append_new(served, json_string(all[j]->name));
+		json_object_set_new(o, "relay_for", served);
+	}
 	if (h->warning != NULL)
 		json_object_set_new(o, "warning", json_string(h->warning));
 	if (explain)
@@ -121,7 +164,7 @@ hosts_json(const struct inv_host *h, bool explain)
 			continue;
 		if (explain && s->origin != NULL)
 			json_object_set_new(origin, inv_key_name(k), json_string(s->origin));
-		if (k == INV_JUMP)
+		if (k == INV_JUMP || k == INV_RELAY)
 			continue;   /* "jump" is the resolved host above; the raw value is in origin's key */
 		if (inv_key_is_number(k))
 			json_object_set_new(o, inv_key_name(k), json_integer(inv_get_long(h, k)));
@@ -178,12 +221,12 @@ hosts_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		json_t *arr = json_array();
 
 		for (i = 0; i < n; i++)
-			json_array_append_new(arr, hosts_json(hosts[i], explain));
+			json_array_append_new(arr, hosts_json(hosts[i], explain, ctx->inv->hosts, ctx->inv->nhosts));
 		rc = json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? EXIT_OK : EXIT_FAILED;
 		fputc('\n', stdout);
 		json_decref(arr);
 	} else {
-		hosts_print_human(hosts, n, explain);
+		hosts_print_human(hosts, n, explain, ctx->inv->hosts, ctx->inv->nhosts);
 		rc = EXIT_OK;
 	}
 	free(hosts);

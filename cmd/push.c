@@ -142,6 +142,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "hardlink", no_argument, NULL, 'H' + 512 },
 		{ "sign", required_argument, NULL, 'S' + 512 },
 		{ "shard", required_argument, NULL, 'K' + 512 },
+		{ "no-relay", no_argument, NULL, 'Y' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
@@ -154,7 +155,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	const char *sign_key = NULL, *shard = NULL;
 	long shard_k = 0, shard_n = 0;
 	struct stat st;
-	bool dry_run = false, json = false, no_delta = false, hardlink = false;
+	bool dry_run = false, json = false, no_delta = false, hardlink = false, no_relay = false;
 	long parallel = 0;
 	size_t n = 0;
 	int opt, rc;
@@ -195,6 +196,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'n': dry_run = true; break;
 		case 'N' + 512: no_delta = true; break;
 		case 'H' + 512: hardlink = true; break;
+		case 'Y' + 512: no_relay = true; break;
 		case 'S' + 512: sign_key = optarg; break;
 		case 'K' + 512:
 			if (push_parse_shard(optarg, &shard_k, &shard_n) != 0) {
@@ -261,6 +263,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.dry_run = dry_run;
 	dr.no_delta = no_delta;
 	dr.hardlink = hardlink;
+	dr.no_relay = no_relay;
 	dr.signer = signer;
 	dr.shard = shard;
 	dr.json = json;
@@ -290,7 +293,7 @@ const struct cmd_entry cmd_push_entry = {
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
 	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
 	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
-	    "       [--no-delta | --hardlink] [--sign KEY] [--shard K/N] [--dry-run] [--json]",
+	    "       [--no-delta | --hardlink] [--no-relay] [--sign KEY] [--shard K/N] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
 	    "  BUNDLE              an archive made by `fleetctl bundle` (checked again before use)\n"
@@ -304,6 +307,7 @@ const struct cmd_entry cmd_push_entry = {
 	    "      --hardlink      a delta hard-links the files it reuses instead of copying them (faster, no\n"
 	    "                      space; but the releases then share those files: a change to one in place\n"
 	    "                      changes both)\n"
+	    "      --no-relay      straight to every terminal (through its jump host), none through its relay\n"
 	    "      --sign KEY      sign the release now (ed25519 PEM private key; else BUNDLE.sig is used)\n"
 	    "      --shard K/N     only this job's part of the selection (N CI jobs, K = 1..N; by a hash of\n"
 	    "                      each terminal's name, so the parts never overlap and cover it all)\n"

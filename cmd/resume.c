@@ -169,6 +169,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.nwaves = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1;
 	dr.parallel = (int)json_integer_value(json_object_get(opt, "parallel"));
 	dr.no_delta = cmd_plan_option(plan, "no_delta");
+	dr.no_relay = cmd_plan_option(plan, "no_relay");
 	dr.hardlink = cmd_plan_option(plan, "hardlink");
 	dr.signer = signer;
 	if (dr.parallel <= 0)

@@ -112,6 +112,7 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.json = json;
 	dr.dry_run = dry_run;
 	dr.no_delta = cmd_plan_option(jr->plan, "no_delta");
+	dr.no_relay = cmd_plan_option(jr->plan, "no_relay");
 	dr.hardlink = cmd_plan_option(jr->plan, "hardlink");
 	dr.signer = signer;
 	dr.interactive = ctx->stdin_tty;

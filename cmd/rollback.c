@@ -62,6 +62,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "list", no_argument, NULL, 'L' },
+		{ "no-relay", no_argument, NULL, 'Y' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_deploy dr;
@@ -72,7 +73,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 	char **to_ids = NULL, **ids = NULL, **archives = NULL, *store = NULL, *cause = NULL, *run_id = NULL;
 	struct bundle **bundles = NULL;
 	char *command = NULL, *label = NULL;
-	bool dry_run = false, json = false, list = false;
+	bool dry_run = false, json = false, list = false, no_relay = false;
 	long parallel = 0;
 	size_t n = 0;
 	int opt, rc;
@@ -100,6 +101,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'n': dry_run = true; break;
 		case 'j': json = true; break;
 		case 'L': list = true; break;
+		case 'Y' + 512: no_relay = true; break;
 		default:
 			if ((rc = cmd_other_option(ctx, opt, optarg)) != 0)
 				return rc;
@@ -211,6 +213,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.targets = targets;
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
+	dr.no_relay = no_relay;
 	dr.json = json;
 	rc = cmd_deploy_run(ctx, &dr);
 out:
@@ -237,12 +240,13 @@ out:
 
 const struct cmd_entry cmd_rollback_entry = {
 	.name = "rollback",
-	.usage = "[-l SEL] [--to VERSION|ID] [--component NAME] [-p N] [--dry-run] [--json] [--list]",
+	.usage = "[-l SEL] [--to VERSION|ID] [--component NAME] [-p N] [--no-relay] [--dry-run] [--json] [--list]",
 	.summary = "put terminals back on the release they ran before (or --to one)",
 	.help =
 	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
 	    "  -t, --to V          a version or release id from the history (default: each terminal's previous)\n"
 	    "  -c, --component C   component (default app); other components are left alone\n"
+	    "      --no-relay      straight to every terminal (through its jump host), none through its relay\n"
 	    "  -n, --dry-run       say what would happen per terminal, change nothing\n"
 	    "      --json          one JSON object per terminal, then a summary object\n"
 	    "      --list          list what each terminal can be rolled back to, from the history; touch nothing\n"

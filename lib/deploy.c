@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "relay.h"
 #include "release.h"
 #include "termlock.h"
 
@@ -89,10 +90,49 @@ deploy_capture(void *arg, int stream, const char *data, size_t len)
 	}
 }
 
+/* Run a command on the terminal: on tp itself, or (via set: the terminal) through its relay tp is
+ * connected to. */
+static int
+deploy_cmd(struct transport *tp, const struct inv_host *via, const char *cmd, long timeout_ms, struct buf *out,
+    struct buf *err, int *exit_code, char **cause)
+{
+	if (via != NULL)
+		return relay_run(tp, via, cmd, timeout_ms, out, err, exit_code, cause);
+	return transport_run(tp, cmd, timeout_ms, out, err, exit_code, NULL, cause);
+}
+
+/* The connection a terminal's deploy uses: to it, or to its relay.  NULL with r filled on failure;
+ * a relay that cannot be reached makes its terminals unreachable, the relay named. */
+static struct transport *
+deploy_connect(struct executor_worker *w, struct host_result *r, const struct inv_host *via)
+{
+	struct transport *tp;
+	char *why;
+
+	if (via == NULL)
+		return executor_connect(w, r);
+	if ((tp = executor_connect_host(w, r, via->relay)) == NULL) {
+		why = r->error;
+		r->state = HS_UNREACHABLE;
+		r->error = xasprintf("relay %s: %s", via->relay->name, why != NULL ? why : "cannot connect");
+		free(why);
+	}
+	return tp;
+}
+
+/* A transport status for a terminal: a relay's own trouble makes it unreachable, not failed. */
+static enum host_state
+deploy_tp_state(const struct inv_host *via, int rc)
+{
+	if (via != NULL && rc == TP_ERROR)
+		return HS_UNREACHABLE;
+	return host_state_from_tp(rc);
+}
+
 /* Take the terminal's lock off again when we stop before the deploy script (which drops it itself).
  * TP_OK, or the transport's error. */
 static int
-deploy_unlock(struct transport *tp, const struct deploy_plan *plan, const char *root)
+deploy_unlock(struct transport *tp, const struct inv_host *via, const struct deploy_plan *plan, const char *root)
 {
 	char *snip, *cause = NULL;
 	int rc;
@@ -100,7 +140,7 @@ deploy_unlock(struct transport *tp, const struct deploy_plan *plan, const char *
 	if (tp == NULL || plan->lock == NULL)
 		return TP_OK;
 	snip = termlock_release_snippet(root, plan->lock->run_id);
-	rc = transport_run(tp, snip, 30000, NULL, NULL, NULL, NULL, &cause);
+	rc = deploy_cmd(tp, via, snip, 30000, NULL, NULL, NULL, &cause);
 	free(snip);
 	free(cause);
 	return rc;
@@ -112,7 +152,7 @@ deploy_unlock(struct transport *tp, const struct deploy_plan *plan, const char *
  */
 static void
 deploy_unlock_again(struct executor_worker *w, struct host_result *r, struct transport **tp,
-    const struct deploy_plan *plan, const char *root)
+    const struct inv_host *via, const struct deploy_plan *plan, const char *root)
 {
 	enum host_state state = r->state;
 	const char *step = r->step;
@@ -120,13 +160,13 @@ deploy_unlock_again(struct executor_worker *w, struct host_result *r, struct tra
 
 	r->error = NULL;
 	transport_close(*tp);
-	*tp = executor_connect(w, r);
+	*tp = deploy_connect(w, r, via);
 	free(r->error);
 	r->state = state;
 	r->step = step;
 	r->error = error;
 	if (*tp != NULL)
-		deploy_unlock(*tp, plan, root);
+		deploy_unlock(*tp, via, plan, root);
 }
 
 /* Back to the probe (goto again): what the last attempt's probe left goes. */
@@ -165,6 +205,10 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	char *script = NULL, *cause = NULL, *lock_snippet = NULL, *unlock_snippet = NULL;
 	struct deploy_sink sink;
 	struct transport *tp;
+	/* the terminal, when its commands go through its relay's client */
+	const struct inv_host *via = plan->relays != NULL && r->host->relay != NULL ? r->host : NULL;
+	struct relay_site *site = NULL;
+	char *cache_name = NULL;
 	bool locked = false, maybe_locked = false, use_delta, broke_stale = false;
 	bool try_delta = t->delta != NULL && !plan->rollback;   /* false again after a delta fell back */
 	uint64_t up_size, partial;
@@ -178,7 +222,17 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		deploy_fail(r, "plan", xstrdup(t->refusal));
 		goto out;
 	}
-	tp = executor_connect(w, r);
+	if (via != NULL) {
+		/* a bounded number of a relay's terminals at once: its LAN and its CPU are the site's */
+		site = relay_site_get(plan->relays, via->relay);
+		if (relay_slot_acquire(site, inv_get_long(via, INV_RELAY_PARALLEL), executor_cancel_flag(w)) != 0) {
+			site = NULL;
+			r->state = HS_SKIPPED;
+			goto out;
+		}
+		o->relay = via->relay->name;
+	}
+	tp = deploy_connect(w, r, via);
 	if (tp == NULL)
 		goto out;
 
@@ -188,11 +242,11 @@ again:
 	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
 	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout,
 	    try_delta ? t->delta->sha256 : NULL, try_delta ? (const char *const *)t->delta->bases : NULL);
-	rc = transport_run(tp, script, 60000, &pout, &perr, &exit_code, NULL, &cause);
+	rc = deploy_cmd(tp, via, script, 60000, &pout, &perr, &exit_code, &cause);
 	if (rc != TP_OK) {
 		/* the probe may have taken the lock before the link went: taken off again at out */
-		maybe_locked = lock_snippet != NULL;
-		r->state = host_state_from_tp(rc);
+		maybe_locked = lock_snippet != NULL && rc != TP_HOSTKEY && rc != TP_AUTH;
+		r->state = deploy_tp_state(via, rc);
 		r->step = "preflight";
 		r->error = cause;
 		cause = NULL;
@@ -214,7 +268,7 @@ again:
 			/* Left by a controller on this machine that was killed: take it off and look again, once. */
 			char *brk = termlock_break_script(root, holder.run_id);
 
-			transport_run(tp, brk, 30000, NULL, NULL, NULL, NULL, &cause);
+			deploy_cmd(tp, via, brk, 30000, NULL, NULL, NULL, &cause);
 			free(brk);
 			free(cause);
 			cause = NULL;
@@ -282,9 +336,10 @@ again:
 			char *how = use_delta ? xasprintf(" as a delta: %s", t->delta->describe) :
 			    o->delta_fallback != NULL ? xasprintf(" (the full bundle: %s)", o->delta_fallback) : xstrdup("");
 
-			o->plan = xasprintf("would upload %llu bytes%s%s, install, and switch %s -> %s",
+			o->plan = xasprintf("would upload %llu bytes%s%s%s%s, install, and switch %s -> %s",
 			    (unsigned long long)(partial < up_size ? up_size - partial : up_size),
 			    partial > 0 && partial < up_size ? " (resuming)" : "", how,
+			    via != NULL ? " through relay " : "", via != NULL ? via->relay->name : "",
 			    *probe.current ? probe.current : "(none)", t->id);
 			o->bytes_sent = partial < up_size ? up_size - partial : up_size;
 			free(how);
@@ -332,10 +387,27 @@ again:
 	if (d.upload) {
 		const char *path = use_delta ? t->delta->path : t->archive;
 
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			deploy_fail(r, "upload", xasprintf("cannot open '%s': %s", path, strerror(errno)));
-			goto out;
+		if (via != NULL) {
+			/* Once into the relay's cache (the first of its terminals sends it, the others wait). */
+			uint64_t staged = 0;
+
+			cache_name = relay_cache_name(use_delta, use_delta ? t->delta->sha256 : t->sha256);
+			rc = relay_stage(site, tp, via, path, cache_name, use_delta ? t->delta->sha256 : t->sha256, up_size,
+			    executor_cancel_flag(w), &staged, &cause);
+			o->bytes_staged += staged;
+			if (rc != TP_OK) {
+				r->state = deploy_tp_state(via, rc);
+				r->step = "upload";
+				r->error = cause;
+				cause = NULL;
+				goto out;
+			}
+		} else {
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				deploy_fail(r, "upload", xasprintf("cannot open '%s': %s", path, strerror(errno)));
+				goto out;
+			}
 		}
 		/* A partial upload from an earlier run resumes where it stopped; a longer one is started over. */
 		o->resumed_from = 0;
@@ -354,7 +426,13 @@ again:
 	sink.scanned = 0;
 	x.sink.on_data = deploy_capture;
 	x.sink.arg = &sink;
-	rc = transport_exec(tp, &x, &cause);
+	if (via != NULL) {
+		rc = relay_exec(tp, via, &x, cache_name, o->resumed_from, &cause);
+		/* what the terminal read from the relay: all of it once the script went past the upload */
+		if (cache_name != NULL && (rc == TP_OK || strstr(r->out.data != NULL ? r->out.data : "", "step=install")))
+			x.bytes_sent = up_size - o->resumed_from;
+	} else
+		rc = transport_exec(tp, &x, &cause);
 	locked = false;   /* from here the script's trap owns the lock */
 	o->bytes_sent += x.bytes_sent;
 	o->uploaded = d.upload && o->bytes_sent > 0;
@@ -362,7 +440,7 @@ again:
 	if (x.exit_signal[0] != '\0')
 		snprintf(r->exit_signal, sizeof(r->exit_signal), "%s", x.exit_signal);
 	if (rc != TP_OK) {
-		r->state = host_state_from_tp(rc);
+		r->state = deploy_tp_state(via, rc);
 		r->step = release_failed_step(r->out.data, -1);
 		if (r->step == NULL)
 			r->step = "upload";
@@ -392,6 +470,8 @@ again:
 		deploy_reset_probe(&pout, &perr, &probe, &script);
 		free(unlock_snippet);
 		unlock_snippet = NULL;
+		free(cache_name);
+		cache_name = NULL;
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
@@ -428,14 +508,15 @@ again:
 	}
 out:
 	if ((locked || maybe_locked) && plan->lock != NULL &&
-	    (tp == NULL || maybe_locked || deploy_unlock(tp, plan, root) != TP_OK))
-		deploy_unlock_again(w, r, &tp, plan, root);
+	    (tp == NULL || maybe_locked || deploy_unlock(tp, via, plan, root) != TP_OK))
+		deploy_unlock_again(w, r, &tp, via, plan, root);
 	if (plan->journal != NULL && r->state != HS_PENDING)
 		journal_state(plan->journal, r->host->name,
 		    r->state == HS_OK ? (plan->dry_run ? "planned" : "done") : host_state_name(r->state), r->step,
 		    r->error, plan->wave);
 	free(lock_snippet);
 	free(unlock_snippet);
+	free(cache_name);
 	if (fd >= 0)
 		close(fd);
 	release_probe_free(&probe);
@@ -444,6 +525,8 @@ out:
 	free(script);
 	free(cause);
 	transport_close(tp);
+	if (site != NULL)
+		relay_slot_release(site);
 }
 
 void

@@ -43,9 +43,12 @@ struct deploy_outcome {
 	size_t files_reused;          /* copied on the terminal from releases it had */
 	uint64_t bytes_reused;
 	char *plan;                   /* --dry-run: what would happen */
+	const char *relay;            /* the relay it went through (inventory name), or NULL */
+	uint64_t bytes_staged;        /* sent by this terminal's job into its relay's cache */
 };
 
 struct journal;
+struct relay_table;
 struct termlock_info;
 
 struct deploy_plan {
@@ -57,6 +60,7 @@ struct deploy_plan {
 	int wave;                          /* for the journal; -1 none */
 	const struct termlock_info *lock;  /* take the terminal's lock as this run, or NULL: no locking */
 	bool rollback;                     /* a rollback: switch and restart, no health check */
+	struct relay_table *relays;        /* terminals with a relay go through it (lib/relay), or NULL: all direct */
 };
 
 /* The executor job: arg is a struct deploy_plan. */

@@ -104,9 +104,20 @@ exec_target(const struct inv_host *h, bool accept_new, struct tp_target *t, char
 struct transport *
 executor_connect(struct executor_worker *w, struct host_result *r)
 {
+	return executor_connect_host(w, r, r->host);
+}
+
+volatile sig_atomic_t *
+executor_cancel_flag(const struct executor_worker *w)
+{
+	return w->ex->opts->cancel;
+}
+
+struct transport *
+executor_connect_host(struct executor_worker *w, struct host_result *r, const struct inv_host *h)
+{
 	struct tp_target targets[EXEC_MAX_HOPS];
 	char **ids[EXEC_MAX_HOPS] = { NULL };
-	const struct inv_host *h = r->host;
 	struct transport *tp = NULL;
 	char *cause = NULL;
 	size_t hops = 0;

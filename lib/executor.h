@@ -81,6 +81,10 @@ void host_results_free(struct host_result *results, size_t n);
 /* For jobs: connect to r->host (jump chain, host key policy, auth).  On failure fills r->state/error
  * and returns NULL. */
 struct transport *executor_connect(struct executor_worker *w, struct host_result *r);
+/* The same to another host h (a terminal's relay), the result still r's. */
+struct transport *executor_connect_host(struct executor_worker *w, struct host_result *r, const struct inv_host *h);
+/* The run's cancel flag (may be NULL), for jobs that wait on each other. */
+volatile sig_atomic_t *executor_cancel_flag(const struct executor_worker *w);
 /* For jobs: is the run being cancelled? */
 bool executor_cancelled(const struct executor_worker *w);
 /* Map a transport status to a host state. */

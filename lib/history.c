@@ -492,6 +492,8 @@ history_add_result(struct buf *b, const struct hist_result *r)
 		buf_addf(b, " %ldms", r->duration_ms);
 	if (r->bytes)
 		buf_addf(b, " sent=%llu reused=%llu", r->bytes_sent, r->bytes_reused);
+	if (r->relay != NULL)
+		buf_addf(b, " via=%s staged=%llu", r->relay, r->bytes_staged);
 	if (r->error != NULL) {
 		err = xstrdup(r->error);
 		t = err;

@@ -52,6 +52,8 @@ struct hist_result {            /* one terminal's result in an operation; all bo
 	long duration_ms;           /* < 0: not shown */
 	bool bytes;                 /* show what travelled: "sent=N reused=N" (bytes) */
 	unsigned long long bytes_sent, bytes_reused;
+	const char *relay;          /* went through this relay: "via=NAME staged=N" (bytes into its cache), or NULL */
+	unsigned long long bytes_staged;
 	const struct hist_state *new_state;  /* the host/component file to write, or NULL = leave unchanged.
 					      * last_op, last_run, updated default to op->kind, op->run_id, now. */
 };

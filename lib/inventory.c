@@ -91,6 +91,12 @@ static const struct inv_keyinfo {
 	[INV_BOOT_ID] = { "boot_id", KF_ABSPATH, 0, 0 },
 	[INV_WINDOW] = { "window", KF_WINDOW, 0, 0 },
 	[INV_WINDOW_TZ] = { "window_tz", KF_TZ, 0, 0 },
+	[INV_RELAY] = { "relay", KF_WORD, 0, 0 },
+	[INV_RELAY_CLIENT] = { "relay_client", KF_WORD, 0, 0 },
+	/* paths on the relay: not ~-expanded here */
+	[INV_RELAY_IDENTITY] = { "relay_identity", KF_ABSPATH, 0, 0 },
+	[INV_RELAY_PARALLEL] = { "relay_parallel", KF_INT, 1, 1000 },
+	[INV_RELAY_CACHE] = { "relay_cache", KF_ABSPATH, 0, 0 },
 	[K_HOSTS] = { "hosts", KF_LIST | KF_GROUP_ONLY, 0, 0 },
 	[K_GROUPS] = { "groups", KF_LIST | KF_GROUP_ONLY, 0, 0 },
 	[K_STATE_DIR] = { "state_dir", KF_PATH | KF_FLEET_ONLY, 0, 0 },
@@ -428,6 +434,14 @@ inventory_value(int key, const char *value, const char *loc, char **out, char **
 		return set_cause(cause, -1, "%s: bad %s '%s': must be an absolute path below /", loc, ki->name, value);
 	if (key == INV_JUMP && strcmp(value, "none") != 0 && !hostrange_name_ok(value))
 		return set_cause(cause, -1, "%s: bad jump '%s': must name a host of the inventory", loc, value);
+	if (key == INV_RELAY && strcmp(value, "none") != 0 && !hostrange_name_ok(value))
+		return set_cause(cause, -1, "%s: bad relay '%s': must name a host of the inventory", loc, value);
+	if (key == INV_RELAY_CLIENT && strcmp(value, "auto") != 0 && strcmp(value, "ssh") != 0 &&
+	    strcmp(value, "dbclient") != 0)
+		return set_cause(cause, -1, "%s: bad relay_client '%s': must be auto, ssh or dbclient", loc, value);
+	if ((key == INV_RELAY_IDENTITY || key == INV_RELAY_CACHE) && strpbrk(value, "\\'\"$`") != NULL)
+		return set_cause(cause, -1, "%s: bad %s '%s': quotes, '$', '`' and '\\' are not allowed", loc,
+		    ki->name, value);
 
 	if ((ki->flags & KF_LIST) && (ki->flags & KF_PATH)) {
 		struct buf b;
@@ -1045,6 +1059,7 @@ inventory_defaults(struct inv_index *pool, struct inv_host *h, const char *user,
 		{ INV_KEEPALIVE_INTERVAL, "0" }, { INV_KEEPALIVE_COUNT, "3" },
 		{ INV_HEALTH_RETRIES, "3" }, { INV_HEALTH_INTERVAL, "5" },
 		{ INV_BOOT_ID, "/proc/sys/kernel/random/boot_id" },
+		{ INV_RELAY_CLIENT, "auto" }, { INV_RELAY_PARALLEL, "10" },
 	};
 	size_t i;
 
@@ -1073,7 +1088,7 @@ inventory_apply_section(struct inv_load *ctx, const struct inv_section *sec, str
 
 		if (kv == NULL)
 			continue;
-		if (skip_conn && (k == INV_ADDRESS || k == INV_USER || k == INV_PORT || k == INV_JUMP))
+		if (skip_conn && (k == INV_ADDRESS || k == INV_USER || k == INV_PORT || k == INV_JUMP || k == INV_RELAY))
 			continue;
 		loc = xasprintf("%s:%d", ctx->path, kv->line);
 		/* Validated when read; normalised again here (tilde expansion, list form). */
@@ -1446,7 +1461,45 @@ inventory_resolve_jumps(struct inv_load *ctx)
 			return -1;
 		}
 	}
-	return inventory_check_loops(ctx);
+	return 0;
+}
+
+/*
+ * relay = HOST: an inventory host, one level only.  A terminal with a relay and no jump is reached
+ * through its relay as a jump host for everything that is not a bulk transfer.
+ */
+static int
+inventory_resolve_relays(struct inv_load *ctx)
+{
+	struct inventory *inv = ctx->inv;
+	size_t i;
+
+	for (i = 0; i < inv->nhosts; i++) {
+		struct inv_host *h = inv->hosts[i];
+		struct inv_setting *s = &h->set[INV_RELAY];
+
+		if (s->value == NULL || strcmp(s->value, "none") == 0)
+			continue;
+		if ((h->relay = inventory_find(inv, s->value)) == NULL || h->relay == h) {
+			free(ctx->err);
+			ctx->err = h->relay == NULL ? xasprintf("%s: relay '%s' is not defined", s->origin, s->value) :
+			    xasprintf("%s: host '%s' cannot be its own relay", s->origin, h->name);
+			return -1;
+		}
+		if (h->jump == NULL)
+			h->jump = h->relay;
+	}
+	for (i = 0; i < inv->nhosts; i++) {
+		struct inv_host *h = inv->hosts[i];
+
+		if (h->relay != NULL && h->relay->relay != NULL) {
+			free(ctx->err);
+			ctx->err = xasprintf("%s: relay '%s' has a relay itself (%s): one level only",
+			    h->set[INV_RELAY].origin, h->relay->name, h->relay->relay->name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int
@@ -1519,7 +1572,7 @@ inventory_resolve(struct inv_load *ctx)
 				goto out;
 		}
 	}
-	if (inventory_resolve_jumps(ctx) != 0)
+	if (inventory_resolve_jumps(ctx) != 0 || inventory_resolve_relays(ctx) != 0 || inventory_check_loops(ctx) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -47,6 +47,11 @@ enum inv_key {
 	INV_BOOT_ID,         /* file holding the boot id (default /proc/sys/kernel/random/boot_id) */
 	INV_WINDOW,          /* maintenance window HH:MM-HH:MM */
 	INV_WINDOW_TZ,
+	INV_RELAY,           /* an inventory host that stages bundles and fans them out to this terminal (lib/relay) */
+	INV_RELAY_CLIENT,    /* the relay's SSH client: auto | ssh | dbclient (default auto) */
+	INV_RELAY_IDENTITY,  /* private key file on the relay for its terminals, or unset: the client's own default */
+	INV_RELAY_PARALLEL,  /* terminals a relay serves at once (default 10) */
+	INV_RELAY_CACHE,     /* directory on the relay for staged bundles (default ~/.fleetctl-relay) */
 	INV__COUNT
 };
 
@@ -67,6 +72,7 @@ struct inv_host {
 	unsigned char kind[INV__COUNT];  /* enum inv_origin_kind of each setting (apart: 100,000 hosts are 23 MB smaller) */
 	struct inv_host *jump;           /* resolved INV_JUMP (borrowed), NULL for none; use this, not the
 	                                    INV_JUMP string, which may be "none" or a ProxyJump chain */
+	struct inv_host *relay;          /* resolved INV_RELAY (borrowed), NULL for none */
 	char *warning;                   /* e.g. unsupported ssh_config Match/ProxyCommand affecting this host, or NULL */
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "journal.h"
+#include "relay.h"
 
 int
 rollout_parse_amount(const char *s, struct rollout_amount *a)
@@ -222,9 +223,11 @@ rollout_run_subset(struct rollout *ro, const size_t *idx, size_t k, int wave, st
 	plan.wave = wave;
 	plan.lock = ro->lock;
 	plan.rollback = rollback;
+	plan.relays = ro->no_relay ? NULL : relay_table_new();
 	job.run = deploy_run_host;
 	job.arg = &plan;
 	executor_run(&ro->eo, hosts, k, rw, &job);
+	relay_table_free(plan.relays);
 	for (size_t j = 0; j < k; j++) {
 		struct host_result *dst = &ro->results[idx[j]];
 

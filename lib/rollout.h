@@ -69,6 +69,7 @@ struct rollout {
 	bool rollback_on_halt;
 	bool ignore_window;
 	bool dry_run;
+	bool no_relay;                /* --no-relay: every terminal direct (through its jump), none via its relay */
 	struct executor_opts eo;
 	struct journal *journal;
 	const struct termlock_info *lock;
