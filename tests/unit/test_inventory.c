@@ -732,6 +732,52 @@ test_jump_loop_is_error_at_closing_key(void)
 	expect_error("[host:a]\njump = b\n[host:b]\n\njump = a\n", 5, "jump loop: a -> b -> a");
 }
 
+/* ---- relays ---- */
+
+static void
+test_relay_resolves_and_serves_as_jump(void)
+{
+	struct inventory *inv;
+	char *cause;
+	struct inv_host *a, *b, *gw, *j;
+
+	CHECK(load("[host:gw]\n[host:j]\n[group:site]\nhosts = a, b\nrelay = gw\nrelay_client = dbclient\n"
+	    "relay_identity = /home/relay/.ssh/id_site\n[host:b]\njump = j\n", &inv, &cause) == 0);
+	a = inventory_find(inv, "a");
+	b = inventory_find(inv, "b");
+	gw = inventory_find(inv, "gw");
+	j = inventory_find(inv, "j");
+	CHECK(a != NULL && b != NULL && gw != NULL && j != NULL);
+	if (a != NULL && b != NULL && gw != NULL) {
+		CHECK(a->relay == gw && a->jump == gw);       /* no jump of its own: small commands go via the relay */
+		CHECK(b->relay == gw && b->jump == j);        /* its own jump stays */
+		CHECK(gw->relay == NULL);
+		CHECK_STR(inv_get(a, INV_RELAY_CLIENT), "dbclient");
+		CHECK_STR(inv_get(a, INV_RELAY_IDENTITY), "/home/relay/.ssh/id_site");
+		CHECK_STR(inv_get(gw, INV_RELAY_CLIENT), "auto");
+		CHECK(inv_get_long(a, INV_RELAY_PARALLEL) == 10);
+	}
+	inventory_free(inv);
+	free(cause);
+}
+
+static void
+test_relay_errors_name_the_line(void)
+{
+	expect_error("[host:a]\nrelay = gw\n", 2, "relay 'gw' is not defined");
+	expect_error("[host:a]\nrelay = a\n", 2, "host 'a' cannot be its own relay");
+	expect_error("[host:r1]\nrelay = r2\n[host:r2]\n[host:a]\nrelay = r1\n", 5,
+	    "relay 'r1' has a relay itself (r2): one level only");
+	expect_error("[host:gw]\n[host:a]\nrelay = gw\nrelay_client = putty\n", 4,
+	    "bad relay_client 'putty': must be auto, ssh or dbclient");
+	expect_error("[host:gw]\n[host:a]\nrelay = gw\nrelay_identity = .ssh/id\n", 4,
+	    "bad relay_identity '.ssh/id': must be an absolute path below /");
+	expect_error("[host:gw]\n[host:a]\nrelay_cache = /var/$(reboot)\n", 3,
+	    "bad relay_cache '/var/$(reboot)': quotes, '$', '`' and '\\' are not allowed");
+	expect_error("[host:gw]\n[host:a]\nrelay_parallel = 0\n", 3,
+	    "bad relay_parallel '0': must be an integer from 1 to 1000");
+}
+
 /* ---- ssh_config ---- */
 
 static struct inventory *
@@ -1009,6 +1055,8 @@ main(void)
 	RUN(test_jump_none_overrides_group_jump);
 	RUN(test_jump_to_undefined_host_is_error);
 	RUN(test_jump_loop_is_error_at_closing_key);
+	RUN(test_relay_resolves_and_serves_as_jump);
+	RUN(test_relay_errors_name_the_line);
 	RUN(test_ssh_config_hostname_beats_default);
 	RUN(test_fleet_ini_port_beats_ssh_config_port);
 	RUN(test_ssh_config_proxyjump_makes_implicit_hop);
