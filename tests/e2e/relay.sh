@@ -15,6 +15,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v tc >/dev/null 2>&1 || ! ip netns list >/
 fi
 SITE=$T/site
 relay_cleanup() {
+	[ -n "${DBPID:-}" ] && kill "$DBPID" 2>/dev/null
 	site_down "$SITE"
 	t_cleanup
 }
@@ -46,6 +47,18 @@ relay_cache = $T/rcache
 relay_parallel = 4
 EOF
 TERMS=$(names 2 11)
+# t03's tools are all busybox (sh, tar, gzip, sha256sum, find, tail ...)
+BB=""
+if command -v busybox >/dev/null 2>&1; then
+	BB=$T/bb
+	mkdir -p "$BB"
+	for a in $(busybox --list); do ln -sf "$(command -v busybox)" "$BB/$a"; done
+	echo "SetEnv PATH=$BB" >>"$SITE/t03/sshd_config"
+	fleet_stop_one "$SITE" t03
+	fleet_start_one "$SITE" t03
+else
+	echo "# busybox is not installed: no busybox terminal behind the relay"
+fi
 uplink() {
 	site_uplink_bytes "$SITE"
 }
@@ -110,14 +123,31 @@ V11=$(hj t02 .release)
 	fail relay_delta_small "delta $(hj t03 .delta), uplink $((b1 - b0))"
 t_check relay_all_on_v11 all_on "$V11"
 
-# ---- Dropbear's client on the relay ------------------------------------------------------------
+# ---- Dropbear's client on a busybox relay (relay_client auto finds dbclient: no ssh there) ------
 FL_INV=$T/db.ini
 sed -e "s|^relay_identity = .*|relay_identity = $T/relaykey/id_dropbear|" "$INV" >"$FL_INV"
-echo 'relay_client = dbclient' >>"$FL_INV"
+cp "$SITE/t01/sshd_config" "$T/t01.sshd_config"
+if [ -n "$BB" ]; then
+	mkdir -p "$T/bbrelay"
+	cp -P "$BB"/* "$T/bbrelay/"
+	ln -sf "$(command -v dbclient)" "$T/bbrelay/dbclient"
+	echo "SetEnv PATH=$T/bbrelay" >>"$SITE/t01/sshd_config"
+else
+	echo 'relay_client = dbclient' >>"$FL_INV"
+fi
+fleet_stop_one "$SITE" t01
+fleet_start_one "$SITE" t01
 mkrel v2 2
 t_check relay_dbclient_push expect_exit 0 fl push "$T/rel" --version 2.0 -l site --json
 V2=$(hj t02 .release)
 t_check relay_dbclient_all_on all_on "$V2"
+grep -q "Accepted publickey for $ACCOUNT .*$RFP" "$SITE/t08/sshd.log" && pass relay_dbclient_relay_identity ||
+	fail relay_dbclient_relay_identity "no login with the relay's key on t08"
+[ -n "$BB" ] && ! PATH="$T/bbrelay" command -v ssh >/dev/null 2>&1 &&
+	pass relay_busybox_relay_has_no_ssh || fail relay_busybox_relay_has_no_ssh "the relay's PATH has ssh (or no busybox)"
+cp "$T/t01.sshd_config" "$SITE/t01/sshd_config"
+fleet_stop_one "$SITE" t01
+fleet_start_one "$SITE" t01
 unset FL_INV
 
 # ---- a terminal with a changed host key: refused on the relay, named --------------------------
@@ -211,6 +241,43 @@ t_check relay_resume_all_on all_on "$V5"
 echo "# resume after the kill: $((b1 - b0)) bytes over the uplink"
 [ $((b1 - b0)) -lt 1500000 ] && pass relay_resume_uses_cache || fail relay_resume_uses_cache "$((b1 - b0)) bytes over the uplink"
 [ "$ndone" -ge 1 ] && [ "$ndone" -lt 10 ] && pass relay_kill_mid_fanout || fail relay_kill_mid_fanout "$ndone done at the kill"
+
+# ---- a Dropbear terminal behind the relay -------------------------------------------------------
+DBACC=fleetdb
+DBPID=""
+if command -v dropbear >/dev/null 2>&1; then
+	id "$DBACC" >/dev/null 2>&1 || useradd -m -s /bin/sh "$DBACC" >/dev/null 2>&1
+	dbhome=$(getent passwd "$DBACC" | cut -d: -f6)
+	mkdir -p "$dbhome/.ssh" "$T/db/root"
+	cat "$SITE/client/id_ed25519.pub" "$T/relaykey/id_ed25519.pub" >"$dbhome/.ssh/authorized_keys"
+	chown -R "$DBACC:" "$dbhome/.ssh" "$T/db/root"
+	chmod 700 "$dbhome/.ssh"
+	chmod 755 "$T/db"
+	dropbearkey -t ed25519 -f "$T/db/hostkey" >/dev/null 2>&1
+	LANNS=$(site_ns "$SITE" t02)
+	ip -n "$LANNS" addr add 10.77.1.40/24 dev br0
+	printf '10.77.1.40 %s\n' "$(dropbearkey -y -f "$T/db/hostkey" | grep '^ssh-ed25519' | cut -d' ' -f1,2)" \
+	    >>"$SITE/client/known_hosts"
+	ip netns exec "$LANNS" dropbear -F -E -s -w -p 10.77.1.40:22 -r "$T/db/hostkey" -P "$T/db/pid" 2>>"$T/db/log" &
+	DBPID=$!
+	cp "$INV" "$T/inv.before-db1"
+	printf '\n[host:db1]\naddress = 10.77.1.40\nuser = %s\nroot = %s\nrelay = t01\nrelay_identity = %s\n' \
+	    "$DBACC" "$T/db/root" "$T/relaykey/id_ed25519" >>"$INV"
+	i=0
+	while [ "$i" -lt 100 ] && ! ip netns exec "$LANNS" ss -Htln 2>/dev/null | grep -q '10.77.1.40:22 '; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	mkrel v5b 1
+	t_check relay_dropbear_terminal expect_exit 0 fl push "$T/rel" --version 5.1 -l db1 --json
+	[ "$(hj db1 .relay)" = t01 ] && [ "$(readlink "$T/db/root/app/current")" = "releases/$(hj db1 .release)" ] &&
+		pass relay_dropbear_terminal_on || fail relay_dropbear_terminal_on "relay $(hj db1 .relay), $(hj db1 .error)"
+	kill "$DBPID" 2>/dev/null && wait "$DBPID" 2>/dev/null
+	DBPID=""
+	cp "$T/inv.before-db1" "$INV"
+else
+	fail relay_dropbear_terminal "dropbear is not installed (scripts/deps.sh installs dropbear-bin)"
+fi
 
 # ---- --no-relay: straight through the jump host, the bundle once per terminal ------------------
 mkrel v6 1
