@@ -94,10 +94,12 @@ deploy_capture(void *arg, int stream, const char *data, size_t len)
  * connected to. */
 static int
 deploy_cmd(struct transport *tp, const struct inv_host *via, const char *cmd, long timeout_ms, struct buf *out,
-    struct buf *err, int *exit_code, char **cause)
+    struct buf *err, int *exit_code, bool *reached, char **cause)
 {
+	if (reached != NULL)
+		*reached = true;
 	if (via != NULL)
-		return relay_run(tp, via, cmd, timeout_ms, out, err, exit_code, cause);
+		return relay_run(tp, via, cmd, timeout_ms, out, err, exit_code, reached, cause);
 	return transport_run(tp, cmd, timeout_ms, out, err, exit_code, NULL, cause);
 }
 
@@ -140,7 +142,7 @@ deploy_unlock(struct transport *tp, const struct inv_host *via, const struct dep
 	if (tp == NULL || plan->lock == NULL)
 		return TP_OK;
 	snip = termlock_release_snippet(root, plan->lock->run_id);
-	rc = deploy_cmd(tp, via, snip, 30000, NULL, NULL, NULL, &cause);
+	rc = deploy_cmd(tp, via, snip, 30000, NULL, NULL, NULL, NULL, &cause);
 	free(snip);
 	free(cause);
 	return rc;
@@ -209,7 +211,7 @@ deploy_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 	const struct inv_host *via = plan->relays != NULL && r->host->relay != NULL ? r->host : NULL;
 	struct relay_site *site = NULL;
 	char *cache_name = NULL;
-	bool locked = false, maybe_locked = false, use_delta, broke_stale = false;
+	bool locked = false, maybe_locked = false, use_delta, broke_stale = false, reached;
 	bool try_delta = t->delta != NULL && !plan->rollback;   /* false again after a delta fell back */
 	uint64_t up_size, partial;
 	int rc, exit_code = -1, fd = -1;
@@ -242,10 +244,11 @@ again:
 	script = release_probe_script(root, t->component, t->id, t->sha256, t->compression, lock_snippet,
 	    plan->rollback || plan->dry_run ? NULL : inv_get(r->host, INV_BUSY), step_timeout,
 	    try_delta ? t->delta->sha256 : NULL, try_delta ? (const char *const *)t->delta->bases : NULL);
-	rc = deploy_cmd(tp, via, script, 60000, &pout, &perr, &exit_code, &cause);
+	rc = deploy_cmd(tp, via, script, 60000, &pout, &perr, &exit_code, &reached, &cause);
 	if (rc != TP_OK) {
-		/* the probe may have taken the lock before the link went: taken off again at out */
-		maybe_locked = lock_snippet != NULL && rc != TP_HOSTKEY && rc != TP_AUTH;
+		/* the probe may have taken the lock before the link went: taken off again at out (not when a
+		 * relay's client never reached the terminal) */
+		maybe_locked = lock_snippet != NULL && reached;
 		r->state = deploy_tp_state(via, rc);
 		r->step = "preflight";
 		r->error = cause;
@@ -268,7 +271,7 @@ again:
 			/* Left by a controller on this machine that was killed: take it off and look again, once. */
 			char *brk = termlock_break_script(root, holder.run_id);
 
-			deploy_cmd(tp, via, brk, 30000, NULL, NULL, NULL, &cause);
+			deploy_cmd(tp, via, brk, 30000, NULL, NULL, NULL, NULL, &cause);
 			free(brk);
 			free(cause);
 			cause = NULL;

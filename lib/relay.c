@@ -405,8 +405,7 @@ relay_known_lines(const struct inv_host *terminal, const char *addr, int port, s
 	return TP_OK;
 }
 
-/* The command the relay runs: its client to the terminal, with a private known_hosts file. */
-static int
+int
 relay_command(const struct inv_host *terminal, const char *command, const char *cache_name, uint64_t offset,
     char **out, char **cause)
 {
@@ -571,9 +570,9 @@ relay_classify(const struct inv_host *terminal, const char *msg, char **cause)
 	return set_cause(cause, rc, "via relay %s: %s", relay_name(terminal), *msg ? msg : "its SSH client failed");
 }
 
-int
-relay_exec(struct transport *tp, const struct inv_host *terminal, struct tp_exec *x, const char *cache_name,
-    uint64_t offset, char **cause)
+static int
+relay_exec_reached(struct transport *tp, const struct inv_host *terminal, struct tp_exec *x, const char *cache_name,
+    uint64_t offset, bool *reached, char **cause)
 {
 	struct relay_sink s;
 	struct tp_exec rx;
@@ -615,6 +614,8 @@ relay_exec(struct transport *tp, const struct inv_host *terminal, struct tp_exec
 		goto out;
 	}
 out:
+	if (reached != NULL)
+		*reached = s.reached;
 	free(msg);
 	free(why);
 	free(cmd);
@@ -623,8 +624,15 @@ out:
 }
 
 int
+relay_exec(struct transport *tp, const struct inv_host *terminal, struct tp_exec *x, const char *cache_name,
+    uint64_t offset, char **cause)
+{
+	return relay_exec_reached(tp, terminal, x, cache_name, offset, NULL, cause);
+}
+
+int
 relay_run(struct transport *tp, const struct inv_host *terminal, const char *command, long timeout_ms,
-    struct buf *out, struct buf *err, int *exit_code, char **cause)
+    struct buf *out, struct buf *err, int *exit_code, bool *reached, char **cause)
 {
 	struct relay_capture cap = { out, err };
 	struct tp_exec x;
@@ -636,7 +644,7 @@ relay_run(struct transport *tp, const struct inv_host *terminal, const char *com
 	x.stdin_fd = -1;
 	x.sink.on_data = relay_capture_data;
 	x.sink.arg = &cap;
-	rc = relay_exec(tp, terminal, &x, NULL, 0, cause);
+	rc = relay_exec_reached(tp, terminal, &x, NULL, 0, reached, cause);
 	if (exit_code != NULL)
 		*exit_code = x.exit_code;
 	return rc;
