@@ -2,9 +2,9 @@
 # demo.sh: fleetctl's main job against a local fleet of 8 real sshd terminals (`make demo`).
 #
 # Brings the fleet up under /tmp/fleetctl-demo, then: hosts, exec, bundle, push, status, history,
-# a wave rollout that halts on a terminal that refuses the update, rollback, logs, runs, show, and
-# the audit repository seen with plain git.  Stops and removes the fleet at the end (it prints how
-# to bring it up again).  Safe to run again at once; exits 0 when every step did what it should.
+# a wave rollout that halts on a terminal that refuses the update, rollback, logs, runs, show, a
+# push through a site relay, and the audit repository seen with plain git.  Stops and removes the
+# fleet at the end (it prints how to bring it up again).  Safe to run again at once; exits 0 when every step did what it should.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DIR=${FLEETCTL_DEMO_DIR:-/tmp/fleetctl-demo}
@@ -144,7 +144,21 @@ fi
 say "13. show: the halted run in full: its plan, its waves, every terminal's lifecycle"
 step $F show "$run"
 
-say "14. the audit trail is a plain git repository: who did what, when, to which terminal"
+say "14. a store behind a relay: t08 relays for t05-t07, so the release crosses the store's uplink once; t08 logs in with its own key"
+show ssh-keygen -t ed25519 -N "" -f "$DIR/relay-key/id_ed25519"
+mkdir -p "$DIR/relay-key" &&
+    ssh-keygen -t ed25519 -N '' -q -C demo-relay -f "$DIR/relay-key/id_ed25519" </dev/null || exit 1
+# the key lives on the relay (here the same machine) and is authorized on the store's terminals
+cat "$DIR/relay-key/id_ed25519.pub" >>"$DIR/client/authorized_keys"
+relay_user=$(sed -n 's/^user = //p' "$INV" | head -n 1)
+[ "$(id -u)" -ne 0 ] || chown -R "$relay_user:" "$DIR/relay-key"
+chmod 755 "$DIR/relay-key"
+printf '\n[group:store]\nhosts = t05, t06, t07\nrelay = t08\nrelay_identity = %s\nrelay_cache = %s\n' \
+    "$DIR/relay-key/id_ed25519" "$DIR/t08/root/relay-cache" >>"$INV"
+step $F hosts -l store
+step $F push "$DIR/release-1.1" --version 1.1 -l store
+
+say "15. the audit trail is a plain git repository: who did what, when, to which terminal"
 show git -C "$DIR/state/history" log --oneline
 git -C "$DIR/state/history" log --oneline | head -n 10
 show git -C "$DIR/state/history" log --stat -1 --grep=HALTED
