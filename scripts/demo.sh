@@ -4,7 +4,8 @@
 # Brings the fleet up under /tmp/fleetctl-demo, then: hosts, exec, bundle, push, status, history,
 # a wave rollout that halts on a terminal that refuses the update, rollback, logs, runs, show, a
 # push through a site relay, and the audit repository seen with plain git.  Stops and removes the
-# fleet at the end (it prints how to bring it up again).  Safe to run again at once; exits 0 when every step did what it should.
+# fleet at the end (it prints how to bring it up again).  Safe to run again at once; exits 0 when
+# every step did what it should.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 DIR=${FLEETCTL_DEMO_DIR:-/tmp/fleetctl-demo}
