@@ -19,6 +19,7 @@
 #define RELAY_DEFAULT_CACHE ".fleetctl-relay"   /* relative: below the relay account's home */
 #define RELAY_PRUNE_DAYS 14                     /* cached archives unused this long go */
 #define RELAY_NOTE_MAX 2048                     /* bytes of the client's own messages kept */
+#define RELAY_KEX "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,diffie-hellman-group14-sha256"
 
 enum relay_item_state { RI_ABSENT, RI_STAGING, RI_READY };
 
@@ -453,6 +454,9 @@ relay_command(const struct inv_host *terminal, const char *command, const char *
 	buf_adds(&b, "fl_client() {\n\tif [ \"$c\" = ssh ]; then ssh -F none -T -o BatchMode=yes "
 	    "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=\"$k/.ssh/known_hosts\" "
 	    "-o GlobalKnownHostsFile=/dev/null -o CheckHostIP=no -o UpdateHostKeys=no -o LogLevel=ERROR");
+	/* The key exchanges fleetctl's own connections use: OpenSSH 9's default (sntrup761x25519) costs a
+	 * small relay several times the CPU per login (bench/results/relay-N20.md). */
+	buf_adds(&b, " -o KexAlgorithms=" RELAY_KEX);
 	buf_addf(&b, " -o ConnectTimeout=%ld", inv_get_long(terminal, INV_CONNECT_TIMEOUT));
 	if (keepalive > 0)
 		buf_addf(&b, " -o ServerAliveInterval=%ld -o ServerAliveCountMax=%ld", keepalive,
