@@ -313,7 +313,7 @@ fi
 start=$(date +%s)
 ROUND=1
 while [ "$ROUND" -le "$ROUNDS" ]; do
-	order=$(echo $METHODS | awk -v r="$ROUND" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
+	order=$(bench_rotate "$ROUND" $METHODS)
 	for m in $order; do
 		measure "$m" 1 || true
 	done
@@ -380,13 +380,7 @@ fi
 
 # median of field F (2 s, 4 loopback bytes, 5 payload bytes, 6 CPU s, 7 client CPU s) of METHOD's successful runs
 median_field() {
-	awk -v n="$1" -v f="$2" '$1 == n && $3 == 1 { print $f }' "$B/times" | sort -g | awk '
-		{ v[NR] = $1 }
-		END {
-			if (NR == 0) { print "-"; exit }
-			if (NR % 2) print v[(NR + 1) / 2]
-			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
-		}'
+	bench_median_of "$1" "$2" 3
 }
 
 mb() {
@@ -496,12 +490,7 @@ two() {
 			echo "| $(part_label "$p") | $(median_field "part-$p" 2) | $(median_field "part-$p" 6) | $(bench_ok_count "part-$p") |"
 		done
 	fi
-	if [ -s "$B/notes" ]; then
-		echo
-		echo "Notes from the run:"
-		echo
-		sed 's/^/- /' "$B/notes"
-	fi
+	bench_notes
 } >"$B/report.md"
 
 mkdir -p "$(dirname "$OUT")"

@@ -134,6 +134,34 @@ bench_median() {
 		}'
 }
 
+# bench_median_of NAME F OKF: the median of field F over NAME's runs whose field OKF is 1 ("-" skipped).
+bench_median_of() {
+	awk -v n="$1" -v f="$2" -v k="$3" '$1 == n && $k == 1 && $f != "-" { print $f }' "$B/times" | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "-"; exit }
+			if (NR % 2) print v[(NR + 1) / 2]
+			else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+		}'
+}
+
+# bench_rotate ROUND WORD...: the words rotated by ROUND - 1, so each round starts with another case.
+bench_rotate() {
+	local r="$1"
+	shift
+	echo "$@" | awk -v r="$r" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }'
+}
+
+# The "Notes from the run" part of a report, when $B/notes has any.
+bench_notes() {
+	if [ -s "$B/notes" ]; then
+		echo
+		echo "Notes from the run:"
+		echo
+		sed 's/^/- /' "$B/notes"
+	fi
+}
+
 bench_ok_count() {
 	local runs ok
 	runs=$(bench_field "$1" 3 | wc -l)
