@@ -147,7 +147,7 @@ while [ "$round" -le "$ROUNDS" ]; do
 		[ -n "$CMD" ] || continue
 		key=$(echo "$CMD" | tr ' ' '_')
 		# Alternate: each round starts one case later, so no tool always runs right after the same one.
-		order=$(echo $CASES | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
+		order=$(bench_rotate "$round" $CASES)
 		for c in $order; do
 			run_case "$c" "$key" || true
 		done

@@ -288,7 +288,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
-	order=$(echo $CASES | awk -v r="$round" '{ for (i = 0; i < NF; i++) printf "%s ", $((i + r - 1) % NF + 1) }')
+	order=$(bench_rotate "$round" $CASES)
 	for c in $order; do
 		[ "$c" = ansible ] && [ "$round" -gt "$ANSIBLE_ROUNDS" ] && continue
 		run_case "$c" || true
