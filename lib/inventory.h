@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Per-host keys.  Keep inventory.c's key table in the same order. */
+/* Per-host keys.  Keep the key table (lib/inventory_keys.c) in the same order. */
 enum inv_key {
 	INV_ADDRESS,         /* host name or IP to connect to (default: the host's name) */
 	INV_PORT,            /* default 22 */
@@ -96,7 +96,7 @@ struct inventory {
 	char **require_signature;        /* NULL-terminated trusted public key files (lib/sign), or NULL: none needed */
 	char *history_remote;            /* the shared history (lib/histsync), or NULL: this controller's only */
 	char *bundle_remote;             /* a directory shared by the controllers' bundle stores, or NULL */
-	struct inv_index *index;         /* private to inventory.c: name lookup */
+	struct inv_index *index;         /* private to the inventory*.c files: name lookup */
 };
 
 /* Command-line -o key=value, applied above [host:]. */
