@@ -416,24 +416,19 @@ part_sim() {
 
 # --- (c) history and journal -------------------------------------------------------------------------
 
-part_hist() {
-	local load hs
-	load=$(machine_load)
-	hs=$B/histscale
-	${CC:-gcc} -std=c17 -D_GNU_SOURCE -O2 -pthread -o "$hs" "$BENCH_ROOT/bench/histscale.c" "$BENCH_ROOT"/build/rel/lib/*.o \
-	    $(pkg-config --cflags --libs libssh2 libgit2 libarchive inih jansson libcrypto zlib) ||
-	    { bench_err "cannot build bench/histscale.c (make first: it links build/rel/lib/*.o)"; return 1; }
-	HIST_DIR=$(mktemp -d "$HIST_TMP/fleet-histscale.XXXXXX") || return 1
-	# three runs, each in fresh directories; the table gives each phase's median
+# hist_runs BASE: histscale 3 times in fresh directories under BASE; each phase's median per N into $B/hist.txt
+hist_runs() {
+	local r
+	HIST_DIR=$(mktemp -d "$1/fleet-histscale.XXXXXX") || return 1
 	: >"$B/hist.all"
 	for r in 1 2 3; do
 		mkdir -p "$HIST_DIR/r$r"
-		"$hs" "$HIST_DIR/r$r" $HIST_NS >>"$B/hist.all" || { bench_err "histscale failed"; return 1; }
+		"$B/histscale" "$HIST_DIR/r$r" $HIST_NS >>"$B/hist.all" || { bench_err "histscale failed"; return 1; }
 		rm -rf "$HIST_DIR/r$r"
 	done
 	rm -rf "$HIST_DIR"
 	HIST_DIR=""
-	sed 's/^/hist /' "$B/hist.all" >>"$B/raw"
+	sed "s|^|hist $(df -T "$1" | awk 'NR == 2 { print $2 }') |" "$B/hist.all" >>"$B/raw"
 	awk '{ n[$1] = 1; for (i = 2; i <= NF; i++) v[$1, i, ++c[$1, i]] = $i; nf = NF }
 	    END {
 		for (k in n) {
@@ -446,34 +441,56 @@ part_hist() {
 			print line
 		}
 	    }' "$B/hist.all" | sort -n >"$B/hist.txt"
+}
+
+hist_table() {
+	echo "| terminals | journal: plan + 3 states each, 8 writers | journal_text (run record) | journal_read (show, resume) | every terminal's state from the history | history commit | first commit | run record |"
+	echo "|---|---|---|---|---|---|---|---|"
+	awk '{ printf "| %d | %.3f (%.0f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.1f MB |\n",
+	    $1, $2, $2 / $1 * 1e6, $3, $3 / $1 * 1e6, $4, $4 / $1 * 1e6, $5, $5 / $1 * 1e6, $6, $6 / $1 * 1e6,
+	    $7, $7 / $1 * 1e6, $8 / 1e6 }' "$B/hist.txt"
+	echo
+	awk 'BEGIN { split("journal text read states commit first", name, " ") }
+	    NR == 1 { n1 = $1; for (i = 2; i <= 7; i++) a[i] = $i }
+	    { n = $1; for (i = 2; i <= 7; i++) z[i] = $i }
+	    END {
+		if (n == n1) exit
+		worst = 0; list = ""
+		# phases under 20 ms at the smallest N are timer noise on a shared machine: left out
+		for (i = 2; i <= 7; i++) if (a[i] >= 0.02) {
+			r = (z[i] / n) / (a[i] / n1)
+			list = list sprintf("%s%s %.1fx", list == "" ? "" : ", ", name[i - 1], r)
+			if (r > worst) worst = r
+		}
+		if (list == "") { printf "- linearity: every phase under 20 ms at %d terminals\n", n1; exit }
+		printf "- linearity, time per terminal at %d over %d terminals (1.0 = linear; phases over 20 ms at %d): %s; largest %.1fx\n", n, n1, n1, list, worst
+	    }' "$B/hist.txt"
+}
+
+part_hist() {
+	local load disk_fs mem_dir
+	load=$(machine_load)
+	${CC:-gcc} -std=c17 -D_GNU_SOURCE -O2 -pthread -o "$B/histscale" "$BENCH_ROOT/bench/histscale.c" "$BENCH_ROOT"/build/rel/lib/*.o \
+	    $(pkg-config --cflags --libs libssh2 libgit2 libarchive inih jansson libcrypto zlib) ||
+	    { bench_err "cannot build bench/histscale.c (make first: it links build/rel/lib/*.o)"; return 1; }
+	disk_fs=$(df -T "$HIST_TMP" | awk 'NR == 2 { print $2 }')
+	mem_dir=${BENCH_TMP:-/dev/shm}
 	{
 		echo "## (c) a push's journal and history commit at $(echo "$HIST_NS" | sed 's/ /, /g') terminals"
 		echo
 		echo "$(stamp); $load. bench/histscale.c linked with fleetctl's lib/ (one process, a fresh state directory" \
-		    "per N on $(df -T "$HIST_TMP" | awk 'NR == 2 { print $2 }') under $HIST_TMP, fsync on as fleetctl has it):" \
-		    "a first push is recorded, then one push replayed as cmd/deploy_run.c does it. Median of 3 runs, seconds;" \
-		    "per terminal in microseconds in brackets (constant = linear)."
+		    "per N): a first push is recorded, then one push replayed as cmd/deploy_run.c does it. Median of 3 runs," \
+		    "seconds; per terminal in microseconds in brackets (constant = linear)."
 		echo
-		echo "| terminals | journal: plan + 3 states each, 8 writers | journal_text (run record) | journal_read (show, resume) | every terminal's state from the history | history commit | first commit | run record |"
-		echo "|---|---|---|---|---|---|---|---|"
-		awk '{ printf "| %d | %.3f (%.0f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.3f (%.1f) | %.1f MB |\n",
-		    $1, $2, $2 / $1 * 1e6, $3, $3 / $1 * 1e6, $4, $4 / $1 * 1e6, $5, $5 / $1 * 1e6, $6, $6 / $1 * 1e6,
-		    $7, $7 / $1 * 1e6, $8 / 1e6 }' "$B/hist.txt"
+		hist_runs "$HIST_TMP" || return 1
+		echo "On $disk_fs under $HIST_TMP, fsync on as fleetctl has it (the journal's cost is its fdatasyncs: their latency on a shared disk, not CPU):"
 		echo
-		awk 'BEGIN { split("journal text read states commit first", name, " ") }
-		    NR == 1 { n1 = $1; for (i = 2; i <= 7; i++) a[i] = $i }
-		    { n = $1; for (i = 2; i <= 7; i++) z[i] = $i }
-		    END {
-			if (n == n1) exit
-			worst = 0; list = ""
-			# phases under 20 ms at the smallest N are timer noise on a shared machine: left out
-			for (i = 2; i <= 7; i++) if (a[i] >= 0.02) {
-				r = (z[i] / n) / (a[i] / n1)
-				list = list sprintf("%s%s %.1fx", list == "" ? "" : ", ", name[i - 1], r)
-				if (r > worst) worst = r
-			}
-			printf "- linearity, time per terminal at %d over %d terminals (1.0 = linear; phases over 20 ms at %d): %s; largest %.1fx\n", n, n1, n1, list, worst
-		    }' "$B/hist.txt"
+		hist_table
+		echo
+		hist_runs "$mem_dir" || return 1
+		echo "On $(df -T "$mem_dir" | awk 'NR == 2 { print $2 }') under $mem_dir (fsync costs nothing: the controller's CPU alone):"
+		echo
+		hist_table
 	} >"$B/section"
 	section hist "$B/section"
 }
