@@ -314,11 +314,14 @@ cmd=${1:-}
 case "$cmd" in
 up)
 	[ $# -eq 2 ] || { lab_err "usage: lab.sh up DIR N"; exit 2; }
-	# A lab that does not come up whole is taken down again, namespace included.
-	trap 'lab_down "$1" >/dev/null 2>&1' INT TERM
-	if ! lab_up "$1" "$2"; then
-		lab_down "$1"
-		exit 1
+	# A lab that does not come up whole is taken down again, namespace included (not on a usage error,
+	# exit 2, which touched nothing: DIR may hold a running lab).
+	trap 'lab_down "$1" >/dev/null 2>&1; exit 130' INT TERM
+	lab_up "$1" "$2"
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		[ "$rc" -ne 2 ] && lab_down "$1"
+		exit "$rc"
 	fi
 	;;
 down) [ $# -eq 1 ] || { lab_err "usage: lab.sh down DIR"; exit 2; }; lab_down "$1" ;;
