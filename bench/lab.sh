@@ -100,7 +100,7 @@ EOF
 }
 
 lab_up() {
-	local dir="$1" n="$2" nd np q user ns i d k port a name addr roots t0
+	local dir="$1" n="$2" nd np q user ns i d k roots t0
 	lab_num "$n" || { lab_err "N must be a positive number"; return 2; }
 	[ "$n" -le 100000 ] || { lab_err "at most 100,000 terminals"; return 2; }
 	[ "$(id -u)" -eq 0 ] || { lab_err "needs root (ip netns)"; return 1; }

@@ -324,7 +324,7 @@ sim_profile() {
 }
 
 part_sim() {
-	local load rel bundle id ok checked bad i line name root payload_ok t_push phases prof
+	local load rel bundle id ok checked bad i line root payload_ok prof
 	load=$(machine_load)
 	sim_lab_up || { bench_err "the lab did not come up"; return 1; }
 	N=$SIM_N
@@ -498,7 +498,7 @@ part_hist() {
 # --- 3. output at scale ------------------------------------------------------------------------------
 
 part_output() {
-	local load dn typescript cmd prog_n prog_max sum_len fold_lines fold_max err_lines
+	local load dn p down typescript cmd prog_n prog_max sum_len fold_lines fold_max
 	load=$(machine_load)
 	sim_lab_up || { bench_err "the lab did not come up"; return 1; }
 	N=$SIM_N
