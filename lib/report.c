@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define REPORT_SUMMARY_NAMES_MAX 160   /* characters of terminal names per state in the summary line */
+#define REPORT_PROGRESS_MS 200         /* the progress line is redrawn at most this often */
+
 static void
 report_write_all(int fd, const char *data, size_t len)
 {
@@ -257,14 +260,65 @@ report_hosts(const struct host_result *r, size_t n, int out_fd, int err_fd)
 }
 
 static bool
-report_same(const struct host_result *a, const struct host_result *b)
+report_name_char(char c)
 {
+	return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_' || c == ':';
+}
+
+/*
+ * A terminal's error with its own address and port written as <address> and <port>, so that 300 terminals
+ * refusing connections fold into one group instead of 300 ("cannot connect to 10.1.2.3 port 22: ...").
+ * NULL when the error names neither (then the error itself is compared).  Caller frees.
+ */
+static char *
+report_error_shape(const struct host_result *r)
+{
+	const char *addr, *e = r->error, *p;
+	char port[32];
+	size_t alen, plen;
+	bool changed = false;
+	struct buf b;
+
+	if (e == NULL)
+		return NULL;
+	addr = inv_get(r->host, INV_ADDRESS);
+	if (addr == NULL)
+		addr = r->host->name;
+	alen = strlen(addr);
+	snprintf(port, sizeof(port), " port %ld", inv_get_long(r->host, INV_PORT));
+	plen = strlen(port);
+	buf_init(&b, 0);
+	for (p = e; *p != '\0';) {
+		if (alen > 0 && strncmp(p, addr, alen) == 0 && (p == e || !report_name_char(p[-1])) &&
+		    !report_name_char(p[alen])) {
+			buf_adds(&b, "<address>");
+			p += alen;
+			changed = true;
+		} else if (strncmp(p, port, plen) == 0 && !isdigit((unsigned char)p[plen])) {
+			buf_adds(&b, " port <port>");
+			p += plen;
+			changed = true;
+		} else
+			buf_add(&b, p++, 1);
+	}
+	if (!changed) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+/* shape: report_error_shape of each result (or NULL) */
+static bool
+report_same(const struct host_result *a, const struct host_result *b, const char *sa, const char *sb)
+{
+	const char *ea = sa != NULL ? sa : a->error, *eb = sb != NULL ? sb : b->error;
+
 	return a->state == b->state && a->exit_code == b->exit_code &&
 	    strcmp(a->exit_signal, b->exit_signal) == 0 &&
 	    a->out.len == b->out.len && memcmp(a->out.data, b->out.data, a->out.len) == 0 &&
 	    a->err.len == b->err.len && memcmp(a->err.data, b->err.data, a->err.len) == 0 &&
-	    ((a->error == NULL && b->error == NULL) ||
-	     (a->error != NULL && b->error != NULL && strcmp(a->error, b->error) == 0));
+	    ((ea == NULL && eb == NULL) || (ea != NULL && eb != NULL && strcmp(ea, eb) == 0));
 }
 
 void
@@ -272,8 +326,11 @@ report_fold(const struct host_result *r, size_t n, int out_fd)
 {
 	bool *done = xcalloc(n ? n : 1, sizeof(*done));
 	char **names = xcalloc(n ? n : 1, sizeof(*names));
+	char **shape = xcalloc(n ? n : 1, sizeof(*shape));
 	struct buf b;
 
+	for (size_t i = 0; i < n; i++)
+		shape[i] = report_error_shape(&r[i]);
 	buf_init(&b, 0);
 	for (size_t i = 0; i < n; i++) {
 		size_t k = 0;
@@ -282,7 +339,7 @@ report_fold(const struct host_result *r, size_t n, int out_fd)
 		if (done[i])
 			continue;
 		for (size_t j = i; j < n; j++)
-			if (!done[j] && report_same(&r[i], &r[j])) {
+			if (!done[j] && report_same(&r[i], &r[j], shape[i], shape[j])) {
 				done[j] = true;
 				names[k++] = r[j].host->name;
 			}
@@ -292,8 +349,9 @@ report_fold(const struct host_result *r, size_t n, int out_fd)
 			buf_addf(&b, ", signal %s", r[i].exit_signal);
 		else if (r[i].exit_code >= 0)
 			buf_addf(&b, ", exit %d", r[i].exit_code);
+		/* A group of one says its own address; a group says what its terminals have in common. */
 		if (r[i].error != NULL)
-			buf_addf(&b, ": %s", r[i].error);
+			buf_addf(&b, ": %s", k > 1 && shape[i] != NULL ? shape[i] : r[i].error);
 		buf_adds(&b, "\n");
 		buf_add(&b, r[i].out.data, r[i].out.len);
 		if (r[i].out.len > 0 && r[i].out.data[r[i].out.len - 1] != '\n')
@@ -307,6 +365,9 @@ report_fold(const struct host_result *r, size_t n, int out_fd)
 		report_flush(&b, out_fd);
 	}
 	buf_free(&b);
+	for (size_t i = 0; i < n; i++)
+		free(shape[i]);
+	free(shape);
 	free(names);
 	free(done);
 }
@@ -335,8 +396,17 @@ report_summary(const struct host_result *r, size_t n)
 		buf_addf(&b, "%zu %s", k, host_state_name(order[o]));
 		if (order[o] != HS_OK) {
 			char *list = report_hostlist(names, k);
+			size_t m = k;
 
+			/* 300 scattered names would make the line 2,000 characters: the first ones, and a count. */
+			while (strlen(list) > REPORT_SUMMARY_NAMES_MAX && m > 1) {
+				m /= 2;
+				free(list);
+				list = report_hostlist(names, m);
+			}
 			buf_addf(&b, ": %s", list);
+			if (m < k)
+				buf_addf(&b, " and %zu more", k - m);
 			free(list);
 		}
 	}
@@ -456,8 +526,18 @@ report_json_line(json_t *j, int fd)
 void
 report_progress(const struct executor_progress *p, int fd)
 {
+	static long last_ms = -1;
 	struct buf b;
 
+	/*
+	 * The executor calls at every worker's end as well as every 250 ms: with -p 10000 that is one call
+	 * per terminal (6,000 redraws in a 3-minute run).  At most one redraw per REPORT_PROGRESS_MS, and the
+	 * last one always.
+	 */
+	if (last_ms >= 0 && p->elapsed_ms >= last_ms && p->elapsed_ms - last_ms < REPORT_PROGRESS_MS &&
+	    p->done < p->total)
+		return;
+	last_ms = p->elapsed_ms;
 	buf_init(&b, 0);
 	buf_addf(&b, "\r[%zu/%zu] %zu ok, %zu failed, %zu unreachable  %.1fs\033[K", p->done, p->total, p->ok,
 	    p->failed, p->unreachable, (double)p->elapsed_ms / 1000.0);

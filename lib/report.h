@@ -33,9 +33,11 @@ void report_escape(struct buf *out, const char *data, size_t len);
 
 /* Per-host output in inventory order: stdout lines to out, stderr lines and errors to err. */
 void report_hosts(const struct host_result *r, size_t n, int out_fd, int err_fd);
-/* Identical (state, exit, stdout, stderr) folded: one header per group naming its hosts as ranges. */
+/* Identical (state, exit, stdout, stderr, error) folded: one header per group naming its hosts as ranges.
+ * Errors that differ only in each terminal's own address and port fold too, shown as <address>, <port>. */
 void report_fold(const struct host_result *r, size_t n, int out_fd);
-/* "48 ok, 1 failed: kiosk07, 1 unreachable: atm003" (caller frees). */
+/* "48 ok, 1 failed: kiosk07, 1 unreachable: atm003" (caller frees).  Past 160 characters of names for
+ * one state, the first names and "and N more". */
 char *report_summary(const struct host_result *r, size_t n);
 
 /* JSON object for one host: host, state, exit, signal, stdout, stderr, duration_ms, error, step, truncated. */

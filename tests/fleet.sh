@@ -23,9 +23,11 @@ fleet_err() {
 	echo "fleet: $*" >&2
 }
 
-# Name of terminal I of K: t01, or t001 when K > 99.
+# Name of terminal I of K: as wide as K, at least two digits (t01 .. t99, t001 .. t999, t0001 .. t1000).
 fleet_name() {
-	if [ "$2" -gt 99 ]; then printf 't%03d' "$1"; else printf 't%02d' "$1"; fi
+	local w=${#2}
+	[ "$w" -lt 2 ] && w=2
+	printf 't%0*d' "$w" "$1"
 }
 
 # The account sshd logs the tests into.  As root: make sure FLEET_ACCOUNT exists, has /bin/sh, a home,
