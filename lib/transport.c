@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "knownhosts.h"
+#include "sshkey.h"
 
 #define TP_CHUNK (256 * 1024)
 
@@ -216,9 +217,92 @@ tp_wait(struct transport *tp, int64_t deadline, int extra_fd, short extra_events
 	return TP_OK;
 }
 
+/* An identity file as the run found it: parsed once, signed with by every connection. */
+struct tp_idkey {
+	char *path;
+	struct sshkey_info info;
+	struct sshkey *key;           /* NULL: not one sshkey parses (libssh2 reads the file itself) */
+};
+
+struct tp_shared {
+	struct kh_db *known;
+	struct tp_idkey *ids;
+	size_t nids;
+};
+
+static char *tp_home_path(const char *rel);
+
+static const char *const tp_default_ids[] = { ".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa", NULL };
+
+struct tp_shared *
+tp_shared_new(void)
+{
+	struct tp_shared *s = xcalloc(1, sizeof(*s));
+
+	s->known = knownhosts_db_new();
+	return s;
+}
+
+static const struct tp_idkey *
+tp_shared_id(const struct tp_shared *s, const char *path)
+{
+	for (size_t i = 0; s != NULL && i < s->nids; i++)
+		if (strcmp(s->ids[i].path, path) == 0)
+			return &s->ids[i];
+	return NULL;
+}
+
+static void
+tp_shared_add_id(struct tp_shared *s, const char *path)
+{
+	struct tp_idkey *k;
+
+	if (tp_shared_id(s, path) != NULL)
+		return;
+	s->ids = xrealloc(s->ids, (s->nids + 1) * sizeof(*s->ids));
+	k = &s->ids[s->nids++];
+	k->path = xstrdup(path);
+	sshkey_load(path, &k->info, &k->key);
+}
+
+void
+tp_shared_prepare(struct tp_shared *s, const struct tp_target *t)
+{
+	for (; s != NULL && t != NULL; t = t->jump) {
+		if (t->known_hosts != NULL)
+			knownhosts_db_load(s->known, t->known_hosts);
+		if (t->global_known_hosts != NULL)
+			knownhosts_db_load(s->known, t->global_known_hosts);
+		if (t->identities != NULL && t->identities[0] != NULL)
+			for (size_t i = 0; t->identities[i] != NULL; i++)
+				tp_shared_add_id(s, t->identities[i]);
+		else
+			for (size_t i = 0; tp_default_ids[i] != NULL; i++) {
+				char *path = tp_home_path(tp_default_ids[i]);
+
+				tp_shared_add_id(s, path);
+				free(path);
+			}
+	}
+}
+
+void
+tp_shared_free(struct tp_shared *s)
+{
+	if (s == NULL)
+		return;
+	knownhosts_db_free(s->known);
+	for (size_t i = 0; i < s->nids; i++) {
+		free(s->ids[i].path);
+		sshkey_free(s->ids[i].key);
+	}
+	free(s->ids);
+	free(s);
+}
+
 /*
- * What known_hosts (the user's and the global file) records for one host: read once per connection
- * by lib/knownhosts, which also knows each entry's line; libssh2 is then fed only these entries.
+ * What known_hosts (the user's and the global file) records for one host, from the run's parsed
+ * files (lib/knownhosts, which also knows each entry's line); libssh2 is then fed only these entries.
  */
 struct tp_known {
 	const char *file[2];
@@ -227,14 +311,23 @@ struct tp_known {
 };
 
 static void
-tp_known_load(struct tp_known *k, const struct tp_target *t)
+tp_known_load(struct tp_known *k, const struct tp_target *t, struct tp_shared *sh)
 {
 	memset(k, 0, sizeof(*k));
 	k->file[0] = t->known_hosts;
 	k->file[1] = t->global_known_hosts;
-	for (int f = 0; f < 2; f++)
-		if (k->file[f] != NULL && knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]) < 0)
+	for (int f = 0; f < 2; f++) {
+		int rc;
+
+		if (k->file[f] == NULL)
+			continue;
+		if (sh != NULL && knownhosts_db_has(sh->known, k->file[f]))
+			rc = knownhosts_db_lookup(sh->known, k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
+		else
+			rc = knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
+		if (rc < 0)
 			k->n[f] = 0;
+	}
 }
 
 static void
@@ -363,10 +456,30 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 		}
 		keyb64 = xmalloc(enclen);
 		EVP_EncodeBlock((unsigned char *)keyb64, (const unsigned char *)key, (int)keylen);
-		if (t->known_hosts == NULL ||
-		    knownhosts_append(t->known_hosts, t->address, t->port, keyname, keyb64, cause) != 0) {
+		if (t->known_hosts == NULL) {
 			rc = set_cause(cause, TP_HOSTKEY, "cannot record new host key");
 			break;
+		}
+		{
+			/* Another connection of this run may have accepted a key for this host meanwhile. */
+			size_t line = 0;
+			int acc = knownhosts_db_accept(tp->opts != NULL && tp->opts->shared != NULL ?
+			    tp->opts->shared->known : NULL, t->known_hosts, t->address, t->port, keyname, keyb64, &line, cause);
+
+			if (acc < 0) {
+				rc = set_cause(cause, TP_HOSTKEY, "cannot record new host key");
+				break;
+			}
+			if (acc == 2) {
+				rc = set_cause(cause, TP_HOSTKEY, "host key for %s port %d has CHANGED (%s %s); the old key is at "
+				    "%s:%zu; if the change is expected, remove that line", t->address, t->port, keyname,
+				    tp->fingerprint, t->known_hosts, line);
+				break;
+			}
+			if (acc == 1) {
+				rc = TP_OK;
+				break;
+			}
 		}
 		if (note != NULL && *note == NULL)
 			*note = xasprintf("added %s key %s for %s port %d to %s", keyname, tp->fingerprint,
@@ -385,86 +498,6 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 	free(keyb64);
 	libssh2_knownhost_free(kh);
 	return rc;
-}
-
-/* What a private key file is, without decrypting it: its type and whether a passphrase protects it. */
-struct tp_keyinfo {
-	char type[32];
-	bool encrypted;
-	bool readable;
-};
-
-static uint32_t
-tp_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-tp_key_inspect(const char *path, struct tp_keyinfo *ki)
-{
-	char *text = NULL, *body = NULL, *b, *e;
-	unsigned char *raw = NULL;
-	size_t len = 0, rawlen, off;
-	int n;
-
-	memset(ki, 0, sizeof(*ki));
-	if (read_file(path, 65536, &text, &len) != 0)
-		return;
-	ki->readable = true;
-	if (strstr(text, "BEGIN RSA PRIVATE KEY") != NULL)
-		snprintf(ki->type, sizeof(ki->type), "ssh-rsa");
-	else if (strstr(text, "BEGIN EC PRIVATE KEY") != NULL)
-		snprintf(ki->type, sizeof(ki->type), "ecdsa");
-	if (strstr(text, "ENCRYPTED") != NULL)
-		ki->encrypted = true;
-	b = strstr(text, "-----BEGIN OPENSSH PRIVATE KEY-----");
-	if (b == NULL)
-		goto out;
-	b += strlen("-----BEGIN OPENSSH PRIVATE KEY-----");
-	e = strstr(b, "-----END");
-	if (e == NULL)
-		goto out;
-	body = xmalloc((size_t)(e - b) + 1);
-	off = 0;
-	for (const char *p = b; p < e; p++)
-		if (*p != '\n' && *p != '\r' && *p != ' ')
-			body[off++] = *p;
-	body[off] = '\0';
-	raw = xmalloc(off + 3);
-	n = EVP_DecodeBlock(raw, (unsigned char *)body, (int)off);
-	if (n < 15 + 4 || memcmp(raw, "openssh-key-v1", 15) != 0)
-		goto out;
-	rawlen = (size_t)n;
-	/* ciphername, kdfname, kdfoptions, nkeys, then the first public key blob whose first string is its type */
-	off = 15;
-	{
-		uint32_t l = tp_get_u32(raw + off);
-
-		if (off + 4 + l > rawlen)
-			goto out;
-		ki->encrypted = !(l == 4 && memcmp(raw + off + 4, "none", 4) == 0);
-		off += 4 + l;
-		for (int skip = 0; skip < 2; skip++) {
-			if (off + 4 > rawlen)
-				goto out;
-			l = tp_get_u32(raw + off);
-			off += 4 + l;
-		}
-		off += 4;   /* nkeys */
-		if (off + 8 > rawlen)
-			goto out;
-		off += 4;   /* public key blob length */
-		l = tp_get_u32(raw + off);
-		if (off + 4 + l > rawlen || l >= sizeof(ki->type))
-			goto out;
-		memcpy(ki->type, raw + off + 4, l);
-		ki->type[l] = '\0';
-	}
-out:
-	free(raw);
-	free(body);
-	free(text);
 }
 
 static char *
@@ -564,6 +597,15 @@ tp_link_gone(const struct transport *tp)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* libssh2's signing callback: the run's parsed key signs the login. */
+static int
+tp_sign(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len, const unsigned char *data, size_t data_len,
+    void **abstract)
+{
+	/* libssh2 frees *sig with its allocator: the default one, free(), as sshkey_sign's malloc needs */
+	return sshkey_sign(*abstract, data, data_len, sig, sig_len) == 0 ? 0 : -1;
+}
+
 static int
 tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 {
@@ -594,17 +636,25 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		goto out;
 	}
 	if (files == NULL || files[0] == NULL) {
-		size_t n = 0;
-
-		defaults[n++] = tp_home_path(".ssh/id_ed25519");
-		defaults[n++] = tp_home_path(".ssh/id_ecdsa");
-		defaults[n++] = tp_home_path(".ssh/id_rsa");
+		for (size_t n = 0; tp_default_ids[n] != NULL; n++)
+			defaults[n] = tp_home_path(tp_default_ids[n]);
 		files = defaults;
 	}
 	for (size_t i = 0; files[i] != NULL; i++) {
-		struct tp_keyinfo ki;
+		const struct tp_idkey *id = tp_shared_id(tp->opts != NULL ? tp->opts->shared : NULL, files[i]);
+		struct sshkey_info ki;
+		struct sshkey *own = NULL;
+		const struct sshkey *key;
+		int arc;
 
-		tp_key_inspect(files[i], &ki);
+		/* Parsed once for the run; else (no shared state, or a file it did not see) now. */
+		if (id != NULL) {
+			ki = id->info;
+			key = id->key;
+		} else {
+			sshkey_load(files[i], &ki, &own);
+			key = own;
+		}
 		if (!ki.readable) {
 			if (files != defaults)
 				buf_addf(&tried, "%s%s (cannot read)", tried.len ? ", " : "", files[i]);
@@ -618,8 +668,17 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		}
 		if (strcmp(ki.type, "ssh-rsa") == 0)
 			rsa_key = files[i];
-		if (libssh2_userauth_publickey_fromfile_ex(tp->session, t->user, (unsigned)strlen(t->user), NULL,
-		    files[i], NULL) == 0) {
+		if (key != NULL) {
+			size_t bloblen;
+			const unsigned char *blob = sshkey_public_blob(key, &bloblen);
+			void *abstract = (void *)key;
+
+			arc = libssh2_userauth_publickey(tp->session, t->user, blob, bloblen, tp_sign, &abstract);
+		} else
+			arc = libssh2_userauth_publickey_fromfile_ex(tp->session, t->user, (unsigned)strlen(t->user), NULL,
+			    files[i], NULL);
+		sshkey_free(own);
+		if (arc == 0) {
 			rc = TP_OK;
 			goto out;
 		}
@@ -808,7 +867,7 @@ tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transp
 
 	tp->fd = -1;
 	tp->opts = o;
-	tp_known_load(&known, t);
+	tp_known_load(&known, t, o != NULL ? o->shared : NULL);
 	for (attempt = 0; attempt < 2; attempt++) {
 		bool retryable = false;
 
