@@ -27,6 +27,9 @@
 #include "sshkey.h"
 
 #define TP_CHUNK (256 * 1024)
+/* One upload's buffer: libssh2 takes at most 32700 bytes per channel write anyway, and with hundreds
+ * of uploads in flight a bigger one per terminal is only resident memory. */
+#define TP_UPLOAD_CHUNK (32 * 1024)
 
 struct tp_pump;
 
@@ -1035,7 +1038,7 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 		goto out;
 	}
 	if (stdin_open)
-		wbuf = xmalloc(TP_CHUNK);
+		wbuf = xmalloc(TP_UPLOAD_CHUNK);
 	for (;;) {
 		bool progress = false, eof;
 		ssize_t n;
@@ -1057,7 +1060,7 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 		}
 		if (stdin_open) {
 			if (wlen == woff) {
-				size_t want = TP_CHUNK;
+				size_t want = TP_UPLOAD_CHUNK;
 				ssize_t r;
 
 				if (x->stdin_len > 0 && remaining < want)
