@@ -31,23 +31,12 @@
  * of uploads in flight a bigger one per terminal is only resident memory. */
 #define TP_UPLOAD_CHUNK (32 * 1024)
 
-struct tp_pump;
-
 struct transport {
 	LIBSSH2_SESSION *session;
 	int fd;                       /* TCP socket, or our end of the socketpair behind a jump */
-	struct tp_pump *pump;         /* set when reached through a jump host */
 	const struct tp_opts *opts;
 	char fingerprint[96];
 	bool broken;                  /* a timed-out or cancelled step left the session unusable */
-};
-
-/* Shuttles bytes between a direct-tcpip channel on the jump host's session and a socketpair. */
-struct tp_pump {
-	pthread_t thread;
-	struct transport *outer;      /* owned by the pump thread once it runs */
-	LIBSSH2_CHANNEL *channel;
-	int fd;                       /* pump's end of the socketpair */
 };
 
 void
@@ -227,11 +216,18 @@ struct tp_idkey {
 	struct sshkey *key;           /* NULL: not one sshkey parses (libssh2 reads the file itself) */
 };
 
+struct tp_jsess;
+
 struct tp_shared {
 	struct kh_db *known;
 	struct tp_idkey *ids;
 	size_t nids;
+	pthread_mutex_t jlock;        /* the jump sessions' list, states, queues and counts */
+	pthread_cond_t jcond;         /* a session came up or failed; a channel request was answered */
+	struct tp_jsess *jsess;
 };
+
+static void tp_jsess_free_all(struct tp_shared *sh);
 
 static char *tp_home_path(const char *rel);
 
@@ -243,6 +239,8 @@ tp_shared_new(void)
 	struct tp_shared *s = xcalloc(1, sizeof(*s));
 
 	s->known = knownhosts_db_new();
+	pthread_mutex_init(&s->jlock, NULL);
+	pthread_cond_init(&s->jcond, NULL);
 	return s;
 }
 
@@ -294,6 +292,9 @@ tp_shared_free(struct tp_shared *s)
 {
 	if (s == NULL)
 		return;
+	tp_jsess_free_all(s);
+	pthread_cond_destroy(&s->jcond);
+	pthread_mutex_destroy(&s->jlock);
 	knownhosts_db_free(s->known);
 	for (size_t i = 0; i < s->nids; i++) {
 		free(s->ids[i].path);
@@ -715,149 +716,608 @@ out:
 	return rc;
 }
 
-static void *
-tp_pump_main(void *arg)
+/*
+ * Jump hosts: the terminals behind one jump host share its sessions.  Each session carries up to
+ * TP_JUMP_CHANNELS direct-tcpip channels, one per terminal connection, each pumped to a socketpair
+ * whose other end is that terminal's "socket"; a new session opens when every one is full.
+ *
+ * Locking: a session and its channels are used by its pump thread only, after the thread that
+ * connected it handed it over.  Workers talk to the pump through tp_jreq records in the session's
+ * queue (under the pool's lock) and a wake-up pipe; the answer comes back in the record, with the
+ * pool's condition variable.  A channel ends when its terminal's connection closes its end.
+ *
+ * libssh2 1.10 keeps one outgoing packet per session: after a call returned EAGAIN with the socket
+ * full (block direction OUTBOUND), the next sending call must be that same call again, or
+ * libssh2 answers LIBSSH2_ERROR_BAD_USE.  The pump keeps that one "pending" call and retries it
+ * before touching any other channel.  Opening a channel is one session-wide state too: one at a time.
+ */
+#define TP_JUMP_CHANNELS 16
+#define TP_JBUF (32 * 1024)
+
+enum tp_jstate { TP_J_CONNECTING, TP_J_UP, TP_J_DEAD };
+
+/* One terminal's request for a channel; heap, freed by the worker unless it gave up (then by the pump). */
+struct tp_jreq {
+	char *host_copy;
+	int port;
+	int fd;                       /* answer: the worker's end of the socketpair, or -1 */
+	int rc;
+	char *cause;
+	bool done, abandoned;
+	struct tp_jreq *next;
+};
+
+struct tp_jchan {
+	LIBSSH2_CHANNEL *ch;
+	int fd;                       /* the pump's end of the socketpair, -1 once closed */
+	char in[TP_JBUF], out[TP_JBUF];   /* channel -> fd, fd -> channel */
+	size_t in_len, in_off, out_len, out_off;
+	bool ch_eof, fd_eof;
+	int phase;                    /* 0 pumping, 1 closing the channel, 2 freeing it */
+};
+
+struct tp_jsess {
+	struct tp_shared *sh;
+	char *key;
+	char *name;                   /* the jump host's name, for messages */
+	struct transport *outer;
+	pthread_t thread;
+	bool thread_started;
+	int wake[2];
+	/* under sh->jlock: */
+	enum tp_jstate state;
+	int nchan;                    /* channels open or promised (<= TP_JUMP_CHANNELS) */
+	struct tp_jreq *reqs, **reqs_tail;
+	char *error;                  /* why connecting failed */
+	int error_rc;
+	int64_t open_started;         /* when the channel open in progress began, 0 = none */
+	bool stop;
+	struct tp_jsess *next;
+};
+
+/* Which hop this is: the same host reached the same way (its own jumps included). */
+static char *
+tp_jump_key(const struct tp_target *j)
 {
-	struct tp_pump *p = arg;
-	struct transport *o = p->outer;
-	char in[TP_CHUNK], out[TP_CHUNK];
-	size_t in_len = 0, in_off = 0, out_len = 0, out_off = 0;
-	bool done = false;
+	char *sub = j->jump != NULL ? tp_jump_key(j->jump) : xstrdup(""), *k;
 
-	libssh2_session_set_blocking(o->session, 0);
-	while (!done) {
-		bool progress = false;
-		ssize_t n;
+	k = xasprintf("%s\n%s\n%s\n%d\n%s", j->name, j->user != NULL ? j->user : "", j->address, j->port, sub);
+	free(sub);
+	return k;
+}
 
-		if (in_len == 0) {
-			n = libssh2_channel_read(p->channel, in, sizeof(in));
+static void
+tp_jwake(struct tp_jsess *js)
+{
+	char c = 1;
+	ssize_t n = write(js->wake[1], &c, 1);
+
+	(void)n;   /* a full pipe already wakes the pump */
+}
+
+/* Answer a request (pump thread, under sh->jlock). */
+static void
+tp_janswer(struct tp_jsess *js, struct tp_jreq *r, int fd, int rc, char *cause)
+{
+	/* no channel: its place is free again (a channel frees its own when it ends) */
+	if (fd < 0)
+		js->nchan--;
+	if (r->abandoned) {
+		/* the worker gave up: closing its end ends the channel */
+		if (fd >= 0)
+			close(fd);
+		free(cause);
+		free(r->host_copy);
+		free(r);
+		return;
+	}
+	r->fd = fd;
+	r->rc = rc;
+	r->cause = cause;
+	r->done = true;
+	pthread_cond_broadcast(&js->sh->jcond);
+}
+
+/* A call that must be made again before any other sending call on this session. */
+enum tp_jop { TP_JOP_NONE, TP_JOP_OPEN, TP_JOP_READ, TP_JOP_WRITE, TP_JOP_CLOSE, TP_JOP_FREE };
+
+static bool
+tp_jblocked_out(LIBSSH2_SESSION *s)
+{
+	return (libssh2_session_block_directions(s) & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+}
+
+/* An error that ends the session, not only one channel. */
+static bool
+tp_jsession_error(struct transport *o, ssize_t rc)
+{
+	return rc == LIBSSH2_ERROR_SOCKET_SEND || rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+	    rc == LIBSSH2_ERROR_SOCKET_TIMEOUT || rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_DECRYPT ||
+	    rc == LIBSSH2_ERROR_BAD_USE || rc == LIBSSH2_ERROR_ALLOC || tp_link_gone(o);
+}
+
+/*
+ * One step of one channel.  *op on entry: the pending call of this channel to make first (or NONE);
+ * on return: the call left pending (EAGAIN, socket full), else NONE.  Returns true on progress;
+ * *dead when the session itself failed.
+ */
+static bool
+tp_jchan_step(struct tp_jsess *js, struct tp_jchan *c, enum tp_jop *op, bool *dead)
+{
+	LIBSSH2_SESSION *s = js->outer->session;
+	bool progress = false;
+	ssize_t n;
+
+	if (c->phase == 0) {
+		if (c->in_len == 0 && !c->ch_eof && (*op == TP_JOP_NONE || *op == TP_JOP_READ)) {
+			*op = TP_JOP_NONE;
+			n = libssh2_channel_read(c->ch, c->in, sizeof(c->in));
 			if (n > 0) {
-				in_len = (size_t)n;
-				in_off = 0;
+				c->in_len = (size_t)n;
+				c->in_off = 0;
 				progress = true;
-			} else if (n == 0 && libssh2_channel_eof(p->channel))
-				done = true;
-			else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-				done = true;
+			} else if (n == LIBSSH2_ERROR_EAGAIN) {
+				if (tp_jblocked_out(s)) {
+					*op = TP_JOP_READ;
+					return progress;
+				}
+			} else if (n == 0) {
+				if (libssh2_channel_eof(c->ch))
+					c->ch_eof = true;
+			} else if (tp_jsession_error(js->outer, n)) {
+				*dead = true;
+				return progress;
+			} else
+				c->ch_eof = c->fd_eof = true;
 		}
-		if (in_len > 0) {
-			n = write(p->fd, in + in_off, in_len - in_off);
+		if (c->in_len > 0 && c->fd >= 0) {
+			n = write(c->fd, c->in + c->in_off, c->in_len - c->in_off);
 			if (n > 0) {
-				in_off += (size_t)n;
-				if (in_off == in_len)
-					in_len = 0;
+				c->in_off += (size_t)n;
+				if (c->in_off == c->in_len)
+					c->in_len = 0;
 				progress = true;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR)
-				done = true;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				/* the terminal's connection is gone */
+				c->in_len = 0;
+				c->ch_eof = c->fd_eof = true;
+			}
 		}
-		if (out_len == 0) {
-			n = read(p->fd, out, sizeof(out));
+		if (c->out_len == 0 && !c->fd_eof && c->fd >= 0) {
+			n = read(c->fd, c->out, sizeof(c->out));
 			if (n > 0) {
-				out_len = (size_t)n;
-				out_off = 0;
+				c->out_len = (size_t)n;
+				c->out_off = 0;
 				progress = true;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				done = true;
+				c->fd_eof = true;
 		}
-		if (out_len > 0) {
-			n = libssh2_channel_write(p->channel, out + out_off, out_len - out_off);
+		if (c->out_len > 0 && (*op == TP_JOP_NONE || *op == TP_JOP_WRITE)) {
+			*op = TP_JOP_NONE;
+			n = libssh2_channel_write(c->ch, c->out + c->out_off, c->out_len - c->out_off);
 			if (n > 0) {
-				out_off += (size_t)n;
-				if (out_off == out_len)
-					out_len = 0;
+				c->out_off += (size_t)n;
+				if (c->out_off == c->out_len)
+					c->out_len = 0;
 				progress = true;
-			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-				done = true;
+			} else if (n == LIBSSH2_ERROR_EAGAIN) {
+				if (tp_jblocked_out(s)) {
+					*op = TP_JOP_WRITE;
+					return progress;
+				}
+			} else if (n < 0) {
+				if (tp_jsession_error(js->outer, n)) {
+					*dead = true;
+					return progress;
+				}
+				c->out_len = 0;
+				c->ch_eof = c->fd_eof = true;
+			}
 		}
-		if (!progress && !done) {
-			struct pollfd pfd[2];
-			int dir = libssh2_session_block_directions(o->session);
-
-			pfd[0].fd = o->fd;
-			pfd[0].events = POLLIN | ((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
-			pfd[1].fd = p->fd;
-			pfd[1].events = (out_len == 0 ? POLLIN : 0) | (in_len > 0 ? POLLOUT : 0);
-			poll(pfd, 2, 100);
+		/* Either side done (as the one-channel pump did): the terminal's connection ends here. */
+		if ((c->fd_eof && c->out_len == 0) || (c->ch_eof && c->in_len == 0)) {
+			if (c->fd >= 0)
+				close(c->fd);
+			c->fd = -1;
+			c->phase = 1;
+			progress = true;
 		}
 	}
-	close(p->fd);
-	p->fd = -1;
-	while (libssh2_channel_close(p->channel) == LIBSSH2_ERROR_EAGAIN)
-		if (tp_wait(o, now_ms() + 1000, -1, 0) != TP_OK)
+	if (c->phase == 1 && (*op == TP_JOP_NONE || *op == TP_JOP_CLOSE)) {
+		*op = TP_JOP_NONE;
+		n = libssh2_channel_close(c->ch);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (tp_jblocked_out(s))
+				*op = TP_JOP_CLOSE;
+			return progress;
+		}
+		if (n < 0 && tp_jsession_error(js->outer, n)) {
+			*dead = true;
+			return progress;
+		}
+		c->phase = 2;
+		progress = true;
+	}
+	if (c->phase == 2 && (*op == TP_JOP_NONE || *op == TP_JOP_FREE)) {
+		*op = TP_JOP_NONE;
+		n = libssh2_channel_free(c->ch);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (tp_jblocked_out(s))
+				*op = TP_JOP_FREE;
+			return progress;
+		}
+		c->ch = NULL;
+		c->phase = 3;
+		progress = true;
+	}
+	return progress;
+}
+
+static void *
+tp_jpump_main(void *arg)
+{
+	struct tp_jsess *js = arg;
+	struct tp_shared *sh = js->sh;
+	LIBSSH2_SESSION *s = js->outer->session;
+	struct tp_jchan *ch[TP_JUMP_CHANNELS];
+	struct tp_jreq *opening = NULL;
+	enum tp_jop op = TP_JOP_NONE;
+	int nch = 0, pending_chan = -1, rr = 0;
+	int64_t stop_by = 0;
+	bool dead = false;
+
+	libssh2_session_set_blocking(s, 0);
+	for (;;) {
+		struct pollfd pfd[TP_JUMP_CHANNELS + 2];
+		bool progress = false, stop;
+		nfds_t np = 0;
+		char drain[64];
+
+		while (read(js->wake[0], drain, sizeof(drain)) > 0)
+			;
+		pthread_mutex_lock(&sh->jlock);
+		if (opening == NULL && js->reqs != NULL) {
+			opening = js->reqs;
+			js->reqs = opening->next;
+			if (js->reqs == NULL)
+				js->reqs_tail = &js->reqs;
+			opening->next = NULL;
+			js->open_started = now_ms();
+		}
+		stop = js->stop;
+		pthread_mutex_unlock(&sh->jlock);
+		if (stop && stop_by == 0)
+			stop_by = now_ms() + 2000;
+		if (dead || (stop && nch == 0 && opening == NULL) || (stop_by != 0 && now_ms() > stop_by))
 			break;
-	libssh2_channel_free(p->channel);
-	p->channel = NULL;
-	transport_close(o);
-	p->outer = NULL;
+
+		/* The pending call first, alone. */
+		if (op == TP_JOP_OPEN || (op == TP_JOP_NONE && opening != NULL)) {
+			LIBSSH2_CHANNEL *c;
+
+			op = TP_JOP_NONE;
+			c = libssh2_channel_direct_tcpip_ex(s, opening->host_copy, opening->port, "127.0.0.1", 0);
+			if (c != NULL) {
+				int sv[2];
+
+				progress = true;
+				if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+					while (libssh2_channel_free(c) == LIBSSH2_ERROR_EAGAIN)
+						tp_wait(js->outer, now_ms() + 1000, -1, 0);
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, -1, TP_ERROR, xasprintf("socketpair: %s", strerror(errno)));
+					pthread_mutex_unlock(&sh->jlock);
+				} else {
+					struct tp_jchan *jc = xcalloc(1, sizeof(*jc));
+
+					fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+					jc->ch = c;
+					jc->fd = sv[0];
+					ch[nch++] = jc;
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, sv[1], TP_OK, NULL);
+					pthread_mutex_unlock(&sh->jlock);
+				}
+				opening = NULL;
+			} else {
+				int e = libssh2_session_last_errno(s);
+
+				/*
+				 * Waiting for the jump host's answer (its connect to the terminal): libssh2's open state is
+				 * the session's, so this request stays until libssh2 says yes or no (its own 60 s
+				 * limit), even when its worker gave up; new requests go to other sessions meanwhile.
+				 */
+				if (e == LIBSSH2_ERROR_EAGAIN) {
+					if (tp_jblocked_out(s))
+						op = TP_JOP_OPEN;
+				} else {
+					char *err = tp_session_error(s);
+
+					dead = tp_jsession_error(js->outer, e);
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, -1, TP_UNREACHABLE, xasprintf("jump host %s cannot reach %s port %d: %s",
+					    js->name, opening->host_copy, opening->port, err));
+					pthread_mutex_unlock(&sh->jlock);
+					free(err);
+					opening = NULL;
+					progress = true;
+				}
+			}
+			if (opening == NULL) {
+				pthread_mutex_lock(&sh->jlock);
+				js->open_started = 0;
+				pthread_mutex_unlock(&sh->jlock);
+			}
+		}
+		/* Then every channel, from a turning start so that none waits behind a busy one. */
+		for (int k = 0; k < nch && !dead; k++) {
+			int i = pending_chan >= 0 ? pending_chan : (rr + k) % nch;
+			enum tp_jop cop = pending_chan == i ? op : TP_JOP_NONE;
+
+			if (op != TP_JOP_NONE && pending_chan != i)
+				break;   /* another call is pending: nothing else may send */
+			if (tp_jchan_step(js, ch[i], &cop, &dead))
+				progress = true;
+			op = cop;
+			pending_chan = cop != TP_JOP_NONE ? i : -1;
+			if (pending_chan >= 0)
+				break;
+			if (ch[i]->phase == 3) {
+				free(ch[i]);
+				ch[i] = ch[--nch];
+				pthread_mutex_lock(&sh->jlock);
+				js->nchan--;
+				pthread_mutex_unlock(&sh->jlock);
+				k--;
+			}
+		}
+		if (nch > 0)
+			rr = (rr + 1) % nch;
+		if (progress || dead)
+			continue;
+		{
+			int dir = libssh2_session_block_directions(s);
+
+			pfd[np].fd = js->outer->fd;
+			pfd[np++].events = POLLIN | ((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
+			pfd[np].fd = js->wake[0];
+			pfd[np++].events = POLLIN;
+			for (int i = 0; i < nch; i++) {
+				if (ch[i]->fd < 0)
+					continue;
+				pfd[np].fd = ch[i]->fd;
+				pfd[np++].events = (ch[i]->out_len == 0 && !ch[i]->fd_eof ? POLLIN : 0) |
+				    (ch[i]->in_len > 0 ? POLLOUT : 0);
+			}
+			poll(pfd, np, 100);
+		}
+	}
+	/* Done (stopped, or the session failed): every channel and request ends. */
+	for (int i = 0; i < nch; i++) {
+		if (ch[i]->fd >= 0)
+			close(ch[i]->fd);
+		free(ch[i]);
+	}
+	pthread_mutex_lock(&sh->jlock);
+	js->state = TP_J_DEAD;
+	js->nchan -= nch;
+	if (opening != NULL)
+		tp_janswer(js, opening, -1, TP_UNREACHABLE, xasprintf("jump host %s: connection lost", js->name));
+	while (js->reqs != NULL) {
+		struct tp_jreq *r = js->reqs;
+
+		js->reqs = r->next;
+		tp_janswer(js, r, -1, TP_UNREACHABLE, xasprintf("jump host %s: connection lost", js->name));
+	}
+	js->reqs_tail = &js->reqs;
+	pthread_cond_broadcast(&sh->jcond);
+	pthread_mutex_unlock(&sh->jlock);
+	/* The channels were never freed when the link went: do not wait for goodbyes on it. */
+	if (dead || nch > 0)
+		js->outer->broken = true;
+	transport_close(js->outer);
+	js->outer = NULL;
 	return NULL;
 }
 
 static int tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transport **out,
     char **note, char **cause);
 
-/* Reach t through its jump host: a direct-tcpip channel from the jump's session, pumped to a socketpair. */
-static int
-tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp, struct tp_pump **pumpp,
-    char **note, char **cause)
+/* Wait on the pool's condition for at most 200 ms (sh->jlock held). */
+static void
+tp_jwait(struct tp_shared *sh)
 {
-	struct transport *outer = NULL;
-	struct tp_pump *p = NULL;
-	LIBSSH2_CHANNEL *ch;
-	int sv[2] = { -1, -1 }, rc;
-	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
-	char *sub = NULL;
+	struct timespec ts;
 
-	rc = tp_connect_one(t->jump, o, &outer, note, &sub);
-	if (rc != TP_OK) {
-		set_cause(cause, rc, "jump host %s: %s", t->jump->name, sub != NULL ? sub : "failed");
-		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
-	/* The jump's session is non-blocking once connected: wait for the channel, bounded like a connect. */
-	while ((ch = libssh2_channel_direct_tcpip_ex(outer->session, t->address, t->port, "127.0.0.1", 0)) == NULL &&
-	    libssh2_session_last_errno(outer->session) == LIBSSH2_ERROR_EAGAIN) {
-		if ((rc = tp_wait(outer, deadline, -1, 0)) != TP_OK) {
-			outer->broken = true;
-			rc = set_cause(cause, rc, "jump host %s cannot reach %s port %d: %s", t->jump->name,
-			    t->address, t->port, rc == TP_CANCELLED ? "interrupted" : "timed out");
-			goto out;
+	pthread_cond_timedwait(&sh->jcond, &sh->jlock, &ts);
+}
+
+/* A session to t->jump with room for one more channel, promised to us (nchan counted); connects one
+ * when none has room.  NULL with *cause on failure. */
+static struct tp_jsess *
+tp_jsess_get(const struct tp_target *t, const struct tp_opts *o, int64_t deadline, char **note, char **cause, int *rcp)
+{
+	struct tp_shared *sh = o->shared;
+	char *key = tp_jump_key(t->jump), *sub = NULL;
+	struct tp_jsess *js;
+	struct transport *outer = NULL;
+	int rc;
+
+	pthread_mutex_lock(&sh->jlock);
+	for (;;) {
+		for (js = sh->jsess; js != NULL; js = js->next)
+			/* not one whose channel open is stuck (a terminal the jump host cannot reach) */
+			if (js->state != TP_J_DEAD && js->nchan < TP_JUMP_CHANNELS &&
+			    (js->open_started == 0 || now_ms() - js->open_started < 500) && strcmp(js->key, key) == 0)
+				break;
+		if (js == NULL)
+			break;
+		js->nchan++;
+		/* Someone else is connecting it: wait for the outcome. */
+		while (js->state == TP_J_CONNECTING && !tp_cancelled(o) && now_ms() < deadline)
+			tp_jwait(sh);
+		if (js->state == TP_J_UP) {
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return js;
+		}
+		js->nchan--;
+		if (js->state == TP_J_DEAD && js->error != NULL) {
+			/* the connection every terminal behind it waited for failed: the same answer for all */
+			*rcp = set_cause(cause, js->error_rc, "jump host %s: %s", t->jump->name, js->error);
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return NULL;
+		}
+		if (js->state == TP_J_CONNECTING) {
+			*rcp = set_cause(cause, tp_cancelled(o) ? TP_CANCELLED : TP_TIMEOUT, "jump host %s: %s", t->jump->name,
+			    tp_cancelled(o) ? "interrupted" : "timed out waiting for its connection");
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return NULL;
 		}
 	}
-	if (ch == NULL) {
-		char *err = tp_session_error(outer->session);
+	/* None with room: connect a new one, the others wait for it. */
+	js = xcalloc(1, sizeof(*js));
+	js->sh = sh;
+	js->key = key;
+	key = NULL;
+	js->name = xstrdup(t->jump->name);
+	js->state = TP_J_CONNECTING;
+	js->nchan = 1;
+	js->reqs_tail = &js->reqs;
+	js->wake[0] = js->wake[1] = -1;
+	js->next = sh->jsess;
+	sh->jsess = js;
+	pthread_mutex_unlock(&sh->jlock);
 
-		rc = set_cause(cause, TP_UNREACHABLE, "jump host %s cannot reach %s port %d: %s", t->jump->name,
-		    t->address, t->port, err);
-		free(err);
-		goto out;
+	rc = tp_connect_one(t->jump, o, &outer, note, &sub);
+	if (rc == TP_OK && pipe2(js->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = TP_ERROR;
+		sub = xasprintf("pipe: %s", strerror(errno));
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		libssh2_channel_free(ch);
-		rc = set_cause(cause, TP_ERROR, "socketpair: %s", strerror(errno));
-		goto out;
+	if (rc == TP_OK) {
+		js->outer = outer;
+		if (pthread_create(&js->thread, NULL, tp_jpump_main, js) != 0) {
+			js->outer = NULL;
+			rc = TP_ERROR;
+			sub = xstrdup("cannot start the jump pump thread");
+		} else
+			js->thread_started = true;
 	}
-	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-	p = xcalloc(1, sizeof(*p));
-	p->outer = outer;
-	p->channel = ch;
-	p->fd = sv[0];
-	if (pthread_create(&p->thread, NULL, tp_pump_main, p) != 0) {
-		libssh2_channel_free(ch);
-		close(sv[0]);
-		close(sv[1]);
-		free(p);
-		p = NULL;
-		rc = set_cause(cause, TP_ERROR, "cannot start jump pump thread");
-		goto out;
+	pthread_mutex_lock(&sh->jlock);
+	if (rc == TP_OK)
+		js->state = TP_J_UP;
+	else {
+		js->state = TP_J_DEAD;
+		js->nchan--;
+		js->error = xstrdup(sub != NULL ? sub : "failed");
+		js->error_rc = rc;
+		*rcp = set_cause(cause, rc, "jump host %s: %s", t->jump->name, sub != NULL ? sub : "failed");
 	}
-	outer = NULL;   /* the pump owns it now */
-	*fdp = sv[1];
-	*pumpp = p;
-	rc = TP_OK;
-out:
-	if (outer != NULL)
+	pthread_cond_broadcast(&sh->jcond);
+	pthread_mutex_unlock(&sh->jlock);
+	if (rc != TP_OK) {
 		transport_close(outer);
+		free(sub);
+		return NULL;
+	}
 	free(sub);
+	return js;
+}
+
+/* Reach t through its jump host: a direct-tcpip channel on a shared session, pumped to a socketpair. */
+static int
+tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp, char **note, char **cause)
+{
+	struct tp_shared *sh = o->shared;
+	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
+	struct tp_jsess *js;
+	struct tp_jreq *r;
+	int rc = TP_ERROR;
+
+	if (sh == NULL)
+		return set_cause(cause, TP_ERROR, "jump host %s: no shared state for jump sessions", t->jump->name);
+	js = tp_jsess_get(t, o, deadline, note, cause, &rc);
+	if (js == NULL)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	r->host_copy = xstrdup(t->address);
+	r->port = t->port;
+	r->fd = -1;
+	pthread_mutex_lock(&sh->jlock);
+	if (js->state != TP_J_UP) {
+		js->nchan--;
+		pthread_mutex_unlock(&sh->jlock);
+		free(r->host_copy);
+		free(r);
+		return set_cause(cause, TP_UNREACHABLE, "jump host %s: connection lost", t->jump->name);
+	}
+	*js->reqs_tail = r;
+	js->reqs_tail = &r->next;
+	tp_jwake(js);
+	while (!r->done && !tp_cancelled(o) && now_ms() < deadline + 1000)
+		tp_jwait(sh);
+	if (!r->done) {
+		/* Given up: the pump drops the channel when it gets one, and frees the request. */
+		r->abandoned = true;
+		pthread_mutex_unlock(&sh->jlock);
+		return set_cause(cause, tp_cancelled(o) ? TP_CANCELLED : TP_TIMEOUT, "jump host %s cannot reach %s port %d: %s",
+		    t->jump->name, t->address, t->port, tp_cancelled(o) ? "interrupted" : "timed out");
+	}
+	pthread_mutex_unlock(&sh->jlock);
+	rc = r->rc;
+	if (rc == TP_OK)
+		*fdp = r->fd;
+	else
+		set_cause(cause, rc, "%s", r->cause != NULL ? r->cause : "jump channel failed");
+	free(r->cause);
+	free(r->host_copy);
+	free(r);
 	return rc;
+}
+
+/* After the workers: every jump session finishes its channels (at most 2 s) and closes. */
+static void
+tp_jsess_free_all(struct tp_shared *sh)
+{
+	struct tp_jsess *js, *next;
+
+	pthread_mutex_lock(&sh->jlock);
+	for (js = sh->jsess; js != NULL; js = js->next)
+		js->stop = true;
+	pthread_mutex_unlock(&sh->jlock);
+	for (js = sh->jsess; js != NULL; js = js->next)
+		if (js->thread_started)
+			tp_jwake(js);
+	for (js = sh->jsess; js != NULL; js = next) {
+		next = js->next;
+		if (js->thread_started)
+			pthread_join(js->thread, NULL);
+		for (struct tp_jreq *r = js->reqs; r != NULL;) {
+			struct tp_jreq *rn = r->next;
+
+			free(r->cause);
+			free(r->host_copy);
+			free(r);
+			r = rn;
+		}
+		if (js->wake[0] >= 0)
+			close(js->wake[0]);
+		if (js->wake[1] >= 0)
+			close(js->wake[1]);
+		free(js->key);
+		free(js->name);
+		free(js->error);
+		free(js);
+	}
+	sh->jsess = NULL;
 }
 
 static int
@@ -875,7 +1335,7 @@ tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transp
 		bool retryable = false;
 
 		if (t->jump != NULL)
-			rc = tp_connect_via_jump(t, o, &tp->fd, &tp->pump, note, cause);
+			rc = tp_connect_via_jump(t, o, &tp->fd, note, cause);
 		else
 			rc = tp_tcp_connect(t, o, &tp->fd, &retryable, cause);
 		if (rc != TP_OK)
@@ -911,12 +1371,7 @@ retry:
 			libssh2_session_free(tp->session);
 			tp->session = NULL;
 		}
-		if (tp->pump != NULL) {
-			close(tp->fd);
-			pthread_join(tp->pump->thread, NULL);
-			free(tp->pump);
-			tp->pump = NULL;
-		} else if (tp->fd >= 0)
+		if (tp->fd >= 0)
 			close(tp->fd);
 		tp->fd = -1;
 		if (!retryable || attempt == 1 || tp_cancelled(o))
@@ -982,11 +1437,6 @@ transport_close(struct transport *tp)
 	}
 	if (tp->fd >= 0)
 		close(tp->fd);
-	if (tp->pump != NULL) {
-		/* Closing our end makes the pump see EOF, close its channel and the jump session. */
-		pthread_join(tp->pump->thread, NULL);
-		free(tp->pump);
-	}
 	free(tp);
 }
 

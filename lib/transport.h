@@ -3,8 +3,9 @@
  *
  * Connect (with a connect timeout and one retry), verify the host key against known_hosts (strict by
  * default), authenticate (ssh-agent, then identity files), optionally through a chain of jump hosts
- * (direct-tcpip channels pumped by a helper thread).  Then run commands over exec channels (no PTY),
- * stdout and stderr kept apart, with a deadline; or stream a file into a remote command.
+ * (direct-tcpip channels, up to 16 terminals' on one session to the jump host, pumped by that
+ * session's thread; jump hosts need a struct tp_shared).  Then run commands over exec channels (no
+ * PTY), stdout and stderr kept apart, with a deadline; or stream a file into a remote command.
  *
  * A struct transport belongs to one thread at a time.  Nothing here prints.
  */
