@@ -1508,7 +1508,8 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 				goto out;
 			}
 		}
-		if (stdin_open) {
+		/* Up to 8 buffers a pass (256 KiB) before looking at the output again: a small buffer, few passes. */
+		for (int burst = 0; stdin_open && burst < 8; burst++) {
 			if (wlen == woff) {
 				size_t want = TP_UPLOAD_CHUNK;
 				ssize_t r;
@@ -1530,7 +1531,7 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 			}
 			while (woff < wlen) {
 				n = libssh2_channel_write(ch, wbuf + woff, wlen - woff);
-				if (n == LIBSSH2_ERROR_EAGAIN)
+				if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
 					break;
 				if (n < 0) {
 					char *err = tp_session_error(tp->session);
@@ -1544,6 +1545,8 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 				x->bytes_sent += (uint64_t)n;
 				progress = true;
 			}
+			if (woff < wlen)
+				break;   /* the window or the socket is full: read, then wait */
 		}
 		if (!stdin_open && !stdin_eof_sent) {
 			n = libssh2_channel_send_eof(ch);
