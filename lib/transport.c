@@ -1240,10 +1240,12 @@ tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp
 	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
 	struct tp_jsess *js;
 	struct tp_jreq *r;
-	int rc = TP_ERROR;
+	int rc = TP_ERROR, attempt = 0;
+	bool session_lost;   /* ... and worth one more try */
 
 	if (sh == NULL)
 		return set_cause(cause, TP_ERROR, "jump host %s: no shared state for jump sessions", t->jump->name);
+again:
 	js = tp_jsess_get(t, o, deadline, note, cause, &rc);
 	if (js == NULL)
 		return rc;
@@ -1271,15 +1273,22 @@ tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp
 		return set_cause(cause, tp_cancelled(o) ? TP_CANCELLED : TP_TIMEOUT, "jump host %s cannot reach %s port %d: %s",
 		    t->jump->name, t->address, t->port, tp_cancelled(o) ? "interrupted" : "timed out");
 	}
+	/* A session that died under the request (the jump host dropped an idle one): once more, on a new one. */
+	session_lost = r->rc != TP_OK && js->state == TP_J_DEAD && attempt == 0 && !tp_cancelled(o) &&
+	    now_ms() < deadline;
 	pthread_mutex_unlock(&sh->jlock);
 	rc = r->rc;
 	if (rc == TP_OK)
 		*fdp = r->fd;
-	else
+	else if (!session_lost)
 		set_cause(cause, rc, "%s", r->cause != NULL ? r->cause : "jump channel failed");
 	free(r->cause);
 	free(r->host_copy);
 	free(r);
+	if (session_lost) {
+		attempt++;
+		goto again;
+	}
 	return rc;
 }
 
