@@ -53,17 +53,22 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    compression != NULL && strcmp(compression, "none") == 0 ? "" : "gzip");
 	/* Already on this release, installed: nothing will change, so no lock and no busy check (a re-push
 	 * costs one command per terminal). */
-	buf_adds(&b, "u=; [ \"$(readlink \"$R/current\" 2>/dev/null)\" = \"releases/$ID\" ] && [ -d \"$R/releases/$ID\" ] "
+	buf_adds(&b, "u=; c=$(readlink \"$R/current\" 2>/dev/null); [ \"$c\" = \"releases/$ID\" ] && [ -d \"$R/releases/$ID\" ] "
 	    "&& [ -f \"$R/.fleet/installed/$ID\" ] && u=1; ");
 	if (lock_snippet != NULL) {
 		buf_adds(&b, "if [ -z \"$m\" ] && [ -z \"$u\" ]; then ");
 		buf_adds(&b, lock_snippet);
 		buf_adds(&b, "fi; ");
 	}
+	/* The layout is made once; current is read again only when a lock was taken meanwhile (another
+	 * run may have switched it before letting go). */
 	buf_adds(&b,
-	    "mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
-	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; "
-	    "c=$(readlink \"$R/current\" 2>/dev/null); echo \"current=$c\"; "
+	    "{ [ -d \"$R/releases\" ] && [ -d \"$R/.fleet/incoming\" ] && [ -d \"$R/.fleet/installed\" ] && [ -d \"$R/.fleet/failed\" ] "
+	    "&& [ -d \"$R/.fleet/tmp\" ]; } || mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
+	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; ");
+	if (lock_snippet != NULL)
+		buf_adds(&b, "[ -n \"$u\" ] || c=$(readlink \"$R/current\" 2>/dev/null); ");
+	buf_adds(&b, "echo \"current=$c\"; "
 	    "[ -d \"$R/releases/$ID\" ] && [ -f \"$R/.fleet/installed/$ID\" ] && echo installed=1; "
 	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
 	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; ");
@@ -82,7 +87,7 @@ release_probe_script(const char *root, const char *component, const char *id, co
 		    "done; ");
 	}
 	if (busy != NULL && *busy != '\0') {
-		buf_adds(&b, "if [ -z \"$u\" ]; then mkdir -p \"$R\" && ");
+		buf_adds(&b, "if [ -z \"$u\" ]; then { [ -d \"$R\" ] || mkdir -p \"$R\"; } && ");
 		rel_hook(&b, "\"$R\"", busy, timeout);
 		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && echo busy=1; fi; ");
 	}
