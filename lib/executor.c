@@ -101,6 +101,22 @@ exec_target(const struct inv_host *h, bool accept_new, struct tp_target *t, char
 
 #define EXEC_MAX_HOPS 16
 
+/* targets[0] is the terminal h, targets[k] its k-th jump back towards us (loops were refused at load).
+ * Returns the number of hops; free ids[0..hops) with strv_free. */
+static size_t
+exec_chain(const struct inv_host *h, bool accept_new, struct tp_target *targets, char ***ids)
+{
+	size_t hops = 0;
+
+	memset(targets, 0, EXEC_MAX_HOPS * sizeof(*targets));
+	for (; h != NULL && hops < EXEC_MAX_HOPS; h = h->jump, hops++) {
+		exec_target(h, accept_new, &targets[hops], &ids[hops]);
+		if (hops > 0)
+			targets[hops - 1].jump = &targets[hops];
+	}
+	return hops;
+}
+
 struct transport *
 executor_connect(struct executor_worker *w, struct host_result *r)
 {
@@ -120,16 +136,10 @@ executor_connect_host(struct executor_worker *w, struct host_result *r, const st
 	char **ids[EXEC_MAX_HOPS] = { NULL };
 	struct transport *tp = NULL;
 	char *cause = NULL;
-	size_t hops = 0;
+	size_t hops;
 	int rc;
 
-	memset(targets, 0, sizeof(targets));
-	/* targets[0] is the terminal, targets[k] its k-th jump back towards us. Loops were refused at load. */
-	for (; h != NULL && hops < EXEC_MAX_HOPS; h = h->jump, hops++) {
-		exec_target(h, w->ex->opts->accept_new_host_keys, &targets[hops], &ids[hops]);
-		if (hops > 0)
-			targets[hops - 1].jump = &targets[hops];
-	}
+	hops = exec_chain(r->host, w->ex->opts->accept_new_host_keys, targets, ids);
 	rc = transport_connect(&targets[0], &w->ex->tpo, &tp, &r->note, &cause);
 	if (rc != TP_OK) {
 		r->state = host_state_from_tp(rc);
@@ -207,6 +217,17 @@ executor_run(const struct executor_opts *o, struct inv_host **hosts, size_t n, s
 	tp_limiter_init(&ex.limiter, o->max_handshakes > 0 ? o->max_handshakes : 32);
 	ex.tpo.cancel = o->cancel;
 	ex.tpo.limiter = &ex.limiter;
+	/* known_hosts and identity keys parsed once here, before any worker starts */
+	ex.tpo.shared = tp_shared_new();
+	for (size_t i = 0; i < n; i++) {
+		struct tp_target targets[EXEC_MAX_HOPS];
+		char **ids[EXEC_MAX_HOPS] = { NULL };
+		size_t hops = exec_chain(hosts[i], o->accept_new_host_keys, targets, ids);
+
+		tp_shared_prepare(ex.tpo.shared, &targets[0]);
+		for (size_t k = 0; k < hops; k++)
+			strv_free(ids[k]);
+	}
 	pthread_mutex_init(&ex.lock, NULL);
 	pthread_cond_init(&ex.cond, NULL);
 
@@ -265,6 +286,7 @@ executor_run(const struct executor_opts *o, struct inv_host **hosts, size_t n, s
 	pthread_cond_destroy(&ex.cond);
 	pthread_mutex_destroy(&ex.lock);
 	tp_limiter_destroy(&ex.limiter);
+	tp_shared_free(ex.tpo.shared);
 	return o->cancel != NULL && *o->cancel ? -1 : 0;
 }
 

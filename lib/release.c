@@ -53,17 +53,22 @@ release_probe_script(const char *root, const char *component, const char *id, co
 	    compression != NULL && strcmp(compression, "none") == 0 ? "" : "gzip");
 	/* Already on this release, installed: nothing will change, so no lock and no busy check (a re-push
 	 * costs one command per terminal). */
-	buf_adds(&b, "u=; [ \"$(readlink \"$R/current\" 2>/dev/null)\" = \"releases/$ID\" ] && [ -d \"$R/releases/$ID\" ] "
+	buf_adds(&b, "u=; c=$(readlink \"$R/current\" 2>/dev/null); [ \"$c\" = \"releases/$ID\" ] && [ -d \"$R/releases/$ID\" ] "
 	    "&& [ -f \"$R/.fleet/installed/$ID\" ] && u=1; ");
 	if (lock_snippet != NULL) {
 		buf_adds(&b, "if [ -z \"$m\" ] && [ -z \"$u\" ]; then ");
 		buf_adds(&b, lock_snippet);
 		buf_adds(&b, "fi; ");
 	}
+	/* The layout is made once; current is read again only when a lock was taken meanwhile (another
+	 * run may have switched it before letting go). */
 	buf_adds(&b,
-	    "mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
-	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; "
-	    "c=$(readlink \"$R/current\" 2>/dev/null); echo \"current=$c\"; "
+	    "{ [ -d \"$R/releases\" ] && [ -d \"$R/.fleet/incoming\" ] && [ -d \"$R/.fleet/installed\" ] && [ -d \"$R/.fleet/failed\" ] "
+	    "&& [ -d \"$R/.fleet/tmp\" ]; } || mkdir -p \"$R/releases\" \"$R/.fleet/incoming\" \"$R/.fleet/installed\" \"$R/.fleet/failed\" "
+	    "\"$R/.fleet/tmp\" 2>/dev/null || echo nowrite=1; ");
+	if (lock_snippet != NULL)
+		buf_adds(&b, "[ -n \"$u\" ] || c=$(readlink \"$R/current\" 2>/dev/null); ");
+	buf_adds(&b, "echo \"current=$c\"; "
 	    "[ -d \"$R/releases/$ID\" ] && [ -f \"$R/.fleet/installed/$ID\" ] && echo installed=1; "
 	    "if [ -f \"$R/.fleet/incoming/$SHA.partial\" ]; then "
 	    "echo \"partial=$(wc -c < \"$R/.fleet/incoming/$SHA.partial\")\"; else echo partial=0; fi; ");
@@ -82,7 +87,7 @@ release_probe_script(const char *root, const char *component, const char *id, co
 		    "done; ");
 	}
 	if (busy != NULL && *busy != '\0') {
-		buf_adds(&b, "if [ -z \"$u\" ]; then mkdir -p \"$R\" && ");
+		buf_adds(&b, "if [ -z \"$u\" ]; then { [ -d \"$R\" ] || mkdir -p \"$R\"; } && ");
 		rel_hook(&b, "\"$R\"", busy, timeout);
 		buf_adds(&b, " >/dev/null 2>&1; [ $? -eq 75 ] && echo busy=1; fi; ");
 	}
@@ -177,7 +182,7 @@ static const char rel_back[] = "N=\"$ID\" && ID=\"$OLD\" && OLD=\"$N\" && VER=\"
 
 /* Make current point at releases/$1, atomically. */
 static const char rel_switch_fn[] =
-	"sw() { L=\".fleet/tmp/link.$$\"; rm -rf \"$L\" && mkdir \"$L\" && ln -s \"releases/$1\" \"$L/current\" "
+	"sw() { L=\".fleet/tmp/link.$$\"; { [ ! -e \"$L\" ] || rm -rf \"$L\"; } && mkdir \"$L\" && ln -s \"releases/$1\" \"$L/current\" "
 	"&& mv -f \"$L/current\" . && rmdir \"$L\" && [ \"$(readlink current)\" = \"releases/$1\" ]; }; ";
 
 char *
@@ -199,8 +204,9 @@ release_deploy_script(const struct release_deploy *d)
 		 * Whatever happens (exit paths, failures, a killed step, a lost link): no staging tree, fifo or
 		 * error file is left in .fleet/tmp, and the lock goes.
 		 */
-		char *trap = xasprintf("[ -n \"${T:-}\" ] && rm -rf \"$T\"; [ -n \"${F:-}\" ] && rm -f \"$F\" \"$F.s\"; "
-		    "[ -n \"${E:-}\" ] && rm -f \"$E\"; %s", d->unlock_snippet != NULL ? d->unlock_snippet : ":");
+		char *trap = xasprintf("[ -n \"${T:-}\" ] && [ -e \"$T\" ] && rm -rf \"$T\"; [ -n \"${F:-}\" ] && "
+		    "{ [ -e \"$F\" ] || [ -e \"$F.s\" ]; } && rm -f \"$F\" \"$F.s\"; [ -n \"${E:-}\" ] && [ -e \"$E\" ] && rm -f \"$E\"; %s",
+		    d->unlock_snippet != NULL ? d->unlock_snippet : ":");
 
 		buf_adds(&b, "trap ");
 		shquote_add(&b, trap);
@@ -221,7 +227,7 @@ release_deploy_script(const struct release_deploy *d)
 	buf_adds(&b, "cd \"$R\" || exit 96; ");
 	/* Holding the terminal's lock, nothing else stages here: what a killed run left goes. */
 	if (d->unlock_snippet != NULL)
-		buf_adds(&b, "rm -rf .fleet/tmp/* 2>/dev/null; ");
+		buf_adds(&b, "set -- .fleet/tmp/*; { [ -e \"$1\" ] || [ -L \"$1\" ]; } && rm -rf .fleet/tmp/* 2>/dev/null; ");
 	if (d->unpack) {
 		const char *up_sha = d->delta_sha256 != NULL ? d->delta_sha256 : d->sha256;
 		uint64_t up_size = d->delta_sha256 != NULL ? d->delta_size : d->size;
@@ -232,14 +238,15 @@ release_deploy_script(const struct release_deploy *d)
 		 * openssl compares the whole list at once and falls back to sha256sum -c for a verdict and a
 		 * message when anything differs.
 		 */
-		buf_adds(&b, "H=sha256sum; command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r /dev/null >/dev/null 2>&1 "
-		    "&& H='openssl dgst -sha256 -r'; ");
+		buf_adds(&b, "H=sha256sum; command -v openssl >/dev/null 2>&1 && { [ -f .fleet/openssl-ok ] || { openssl dgst -sha256 -r "
+		    "/dev/null >/dev/null 2>&1 && : > .fleet/openssl-ok; }; } && H='openssl dgst -sha256 -r'; ");
 
 		/* U: the upload (bundle or delta) with its hash and size; T: where it is unpacked. */
 		rel_assign(&b, "USHA", up_sha);
 		buf_addf(&b, "U=\".fleet/incoming/$USHA.partial\"; N=%llu; T=\".fleet/tmp/$ID.$$\"; ",
 		    (unsigned long long)up_size);
-		buf_adds(&b, "rm -rf \"$T\" \"releases/$ID\" \".fleet/installed/$ID\" \".fleet/failed/$ID\" && "
+		buf_adds(&b, "{ { [ ! -e \"$T\" ] && [ ! -e \"releases/$ID\" ] && [ ! -L \"releases/$ID\" ] && [ ! -e \".fleet/installed/$ID\" ] "
+		    "&& [ ! -e \".fleet/failed/$ID\" ]; } || rm -rf \"$T\" \"releases/$ID\" \".fleet/installed/$ID\" \".fleet/failed/$ID\"; } && "
 		    "mkdir -p \"$T\" || exit 92; ");
 		if (d->upload) {
 			buf_adds(&b, "echo step=upload; ");
@@ -252,20 +259,26 @@ release_deploy_script(const struct release_deploy *d)
 			 * fifo and unpacked as it goes.  Nothing becomes a release unless the whole upload's hash is
 			 * right; a short upload stays for the next run to resume.
 			 */
-			buf_addf(&b, "F=\".fleet/tmp/f.$$\"; E=\".fleet/tmp/e.$$\"; rm -f \"$F\" \"$F.s\" \"$E\"; "
-			    "mkfifo \"$F\" || exit 92; $H < \"$F\" > \"$F.s\" & sp=$!; "
-			    "{ { cat \"$U\" && tee -a \"$U\"; } || echo \"cannot write $R/$U\" >> \"$E\"; } | "
+			buf_addf(&b, "F=\".fleet/tmp/f.$$\"; E=\".fleet/tmp/e.$$\"; { [ -e \"$F\" ] || [ -e \"$F.s\" ] || [ -e \"$E\" ]; } && "
+			    "rm -f \"$F\" \"$F.s\" \"$E\"; mkfifo \"$F\" || exit 92; $H < \"$F\" > \"$F.s\" & sp=$!; "
+			    "{ { { [ ! -s \"$U\" ] || cat \"$U\"; } && tee -a \"$U\"; } || echo \"cannot write $R/$U\" >> \"$E\"; } | "
 			    "{ tee \"$F\" || echo tee >> \"$E\"; } | { %s || echo 'decompression failed' >> \"$E\"; } | "
 			    "{ tar -xf - -C \"$T\" || echo 'unpack failed' >> \"$E\"; }; : 3<>\"$F\"; wait $sp; ",
 			    rel_decompress(d->compression));
-			buf_adds(&b, "set -- $(cat \"$F.s\" 2>/dev/null); rm -f \"$F\" \"$F.s\"; s=$(wc -c < \"$U\"); "
+			/*
+			 * Few processes (each costs the terminal a fork and an exec): the hash is read with the shell,
+			 * the error file looked into only when something wrote to it, and the size counted only when
+			 * the hash is wrong (the right hash is of exactly N bytes).  A wrong hash from openssl makes
+			 * the next run check openssl again.
+			 */
+			buf_adds(&b, "_h=; [ -f \"$F.s\" ] && read -r _h _r < \"$F.s\"; set -- \"$_h\"; if [ -s \"$E\" ]; then "
 			    "if grep -q 'failed$' \"$E\" 2>/dev/null; then grep 'failed$' \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 92; fi; "
-			    "if grep -q '^cannot write' \"$E\" 2>/dev/null; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 90; fi; "
-			    "if [ \"$s\" -ne \"$N\" ]; then [ \"$s\" -gt \"$N\" ] && rm -f \"$U\"; rm -rf \"$T\" \"$E\"; "
-			    "echo \"received $s of $N bytes\" >&2; exit 90; fi; echo step=verify; "
-			    "if [ \"$1\" != \"$USHA\" ]; then rm -f \"$U\"; rm -rf \"$T\" \"$E\"; "
+			    "if grep -q '^cannot write' \"$E\" 2>/dev/null; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 90; fi; fi; "
+			    "if [ \"$1\" != \"$USHA\" ]; then s=$(wc -c < \"$U\"); if [ \"$s\" -ne \"$N\" ]; then [ \"$s\" -gt \"$N\" ] && rm -f \"$U\"; "
+			    "rm -rf \"$T\" \"$E\"; echo \"received $s of $N bytes\" >&2; exit 90; fi; fi; echo step=verify; "
+			    "if [ \"$1\" != \"$USHA\" ]; then [ \"$H\" = sha256sum ] || rm -f .fleet/openssl-ok; rm -f \"$U\"; rm -rf \"$T\" \"$E\"; "
 			    "echo \"checksum mismatch: got $1\" >&2; exit 91; fi; echo step=unpack; "
-			    "if [ -s \"$E\" ]; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 92; fi; rm -f \"$E\"; ");
+			    "if [ -s \"$E\" ]; then cat \"$E\" >&2; rm -rf \"$T\" \"$E\"; exit 92; fi; ");
 		} else {
 			if (d->upload) {
 				buf_adds(&b, "cat >> \"$U\" || { echo \"cannot write $R/$U\" >&2; exit 90; }; ");
@@ -286,9 +299,11 @@ release_deploy_script(const struct release_deploy *d)
 			    "sed 's/ [*]/  /' | cmp -s - x/sums) && ok=1; }; "
 			    "[ -n \"$ok\" ] || (cd \"$T\" && sha256sum -c x/sums) > \"$T/x/check\" 2>&1 || { grep -v ': OK$' \"$T/x/check\" | "
 			    "head -n 3 >&2; df 'the assembled release does not match its manifest'; }; "
-			    "mv \"$T/r\" \"releases/$ID\" || exit 92; rm -rf \"$T\"; rm -f \"$U\"; ", delta_sums_sed);
+			    "mv \"$T/r\" \"releases/$ID\" || exit 92; rm -rf \"$T\" \"$U\"%s; ", delta_sums_sed,
+			    d->single_pass && d->upload ? " \"$F\" \"$F.s\"" : "");
 		} else
-			buf_adds(&b, "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$U\"; ");
+			buf_addf(&b, "mv \"$T\" \"releases/$ID\" || exit 92; rm -f \"$U\"%s; ",
+			    d->single_pass && d->upload ? " \"$F\" \"$F.s\"" : "");
 		buf_adds(&b, "echo step=install; ");
 		if (d->install != NULL && *d->install != '\0') {
 			rel_hook(&b, "\"releases/$ID\"", d->install, d->step_timeout);

@@ -7,6 +7,7 @@
  *   ROOT/COMPONENT/.fleet/installed/   <id> markers: install finished
  *   ROOT/COMPONENT/.fleet/failed/      <id> markers: install failed (kept for debugging until pruned)
  *   ROOT/COMPONENT/.fleet/tmp/         unpack and symlink staging
+ *   ROOT/COMPONENT/.fleet/openssl-ok   openssl dgst works here (checked once, not per deploy)
  *
  * An upload is a full bundle or a delta archive (lib/delta): the delta is uploaded and checked the
  * same way, unpacked, its recipe assembles the rest of the release from the releases already there,

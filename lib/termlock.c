@@ -72,17 +72,20 @@ termlock_add_kv(struct buf *b, const char *key, const char *value)
 	free(clean);
 }
 
-/* Append a test that ROOT/.fleet-lock/info names run_id: grep for the exact, whole line. */
+/*
+ * Append a test that ROOT/.fleet-lock/info names run_id: one of its lines is exactly "run_id=ID".
+ * Shell builtins only (it runs in every deploy's exit trap): no grep process per terminal.
+ */
 static void
 termlock_add_mine_test(struct buf *b, const char *info, const char *run_id)
 {
 	char *clean = termlock_clean(run_id), *line = xasprintf("run_id=%s", clean);
 
-	buf_adds(b, "grep -qxF -e ");
+	buf_adds(b, "{ _tl_m=; { while IFS= read -r _tl_l || [ -n \"$_tl_l\" ]; do [ \"$_tl_l\" = ");
 	shquote_add(b, line);
-	buf_add(b, " ", 1);
+	buf_adds(b, " ] && _tl_m=1; done < ");
 	shquote_add(b, info);
-	buf_adds(b, " 2>/dev/null");
+	buf_adds(b, "; } 2>/dev/null; [ -n \"$_tl_m\" ]; }");
 	free(line);
 	free(clean);
 }
@@ -124,9 +127,11 @@ termlock_acquire_snippet(const char *root, const struct termlock_info *me)
 	shquote_add(&b, lock);
 	buf_adds(&b, "; ");
 	/* mkdir without -p on the lock itself: it fails when the lock exists, and only one caller wins. */
-	buf_adds(&b, "if mkdir -p ");
+	buf_adds(&b, "if { [ -d ");
 	shquote_add(&b, rootdir);
-	buf_adds(&b, " && mkdir ");
+	buf_adds(&b, " ] || mkdir -p ");
+	shquote_add(&b, rootdir);
+	buf_adds(&b, "; } && mkdir ");
 	shquote_add(&b, lock);
 	buf_adds(&b, " 2>/dev/null; then if printf '%s\\n'");
 	termlock_add_kv(&b, "run_id", me->run_id);

@@ -24,26 +24,19 @@
 #include <unistd.h>
 
 #include "knownhosts.h"
+#include "sshkey.h"
 
 #define TP_CHUNK (256 * 1024)
-
-struct tp_pump;
+/* One upload's buffer: libssh2 takes at most 32700 bytes per channel write anyway, and with hundreds
+ * of uploads in flight a bigger one per terminal is only resident memory. */
+#define TP_UPLOAD_CHUNK (32 * 1024)
 
 struct transport {
 	LIBSSH2_SESSION *session;
 	int fd;                       /* TCP socket, or our end of the socketpair behind a jump */
-	struct tp_pump *pump;         /* set when reached through a jump host */
 	const struct tp_opts *opts;
 	char fingerprint[96];
 	bool broken;                  /* a timed-out or cancelled step left the session unusable */
-};
-
-/* Shuttles bytes between a direct-tcpip channel on the jump host's session and a socketpair. */
-struct tp_pump {
-	pthread_t thread;
-	struct transport *outer;      /* owned by the pump thread once it runs */
-	LIBSSH2_CHANNEL *channel;
-	int fd;                       /* pump's end of the socketpair */
 };
 
 void
@@ -216,9 +209,104 @@ tp_wait(struct transport *tp, int64_t deadline, int extra_fd, short extra_events
 	return TP_OK;
 }
 
+/* An identity file as the run found it: parsed once, signed with by every connection. */
+struct tp_idkey {
+	char *path;
+	struct sshkey_info info;
+	struct sshkey *key;           /* NULL: not one sshkey parses (libssh2 reads the file itself) */
+};
+
+struct tp_jsess;
+
+struct tp_shared {
+	struct kh_db *known;
+	struct tp_idkey *ids;
+	size_t nids;
+	pthread_mutex_t jlock;        /* the jump sessions' list, states, queues and counts */
+	pthread_cond_t jcond;         /* a session came up or failed; a channel request was answered */
+	struct tp_jsess *jsess;
+};
+
+static void tp_jsess_free_all(struct tp_shared *sh);
+
+static char *tp_home_path(const char *rel);
+
+static const char *const tp_default_ids[] = { ".ssh/id_ed25519", ".ssh/id_ecdsa", ".ssh/id_rsa", NULL };
+
+struct tp_shared *
+tp_shared_new(void)
+{
+	struct tp_shared *s = xcalloc(1, sizeof(*s));
+
+	s->known = knownhosts_db_new();
+	pthread_mutex_init(&s->jlock, NULL);
+	pthread_cond_init(&s->jcond, NULL);
+	return s;
+}
+
+static const struct tp_idkey *
+tp_shared_id(const struct tp_shared *s, const char *path)
+{
+	for (size_t i = 0; s != NULL && i < s->nids; i++)
+		if (strcmp(s->ids[i].path, path) == 0)
+			return &s->ids[i];
+	return NULL;
+}
+
+static void
+tp_shared_add_id(struct tp_shared *s, const char *path)
+{
+	struct tp_idkey *k;
+
+	if (tp_shared_id(s, path) != NULL)
+		return;
+	s->ids = xrealloc(s->ids, (s->nids + 1) * sizeof(*s->ids));
+	k = &s->ids[s->nids++];
+	k->path = xstrdup(path);
+	sshkey_load(path, &k->info, &k->key);
+}
+
+void
+tp_shared_prepare(struct tp_shared *s, const struct tp_target *t)
+{
+	for (; s != NULL && t != NULL; t = t->jump) {
+		if (t->known_hosts != NULL)
+			knownhosts_db_load(s->known, t->known_hosts);
+		if (t->global_known_hosts != NULL)
+			knownhosts_db_load(s->known, t->global_known_hosts);
+		if (t->identities != NULL && t->identities[0] != NULL)
+			for (size_t i = 0; t->identities[i] != NULL; i++)
+				tp_shared_add_id(s, t->identities[i]);
+		else
+			for (size_t i = 0; tp_default_ids[i] != NULL; i++) {
+				char *path = tp_home_path(tp_default_ids[i]);
+
+				tp_shared_add_id(s, path);
+				free(path);
+			}
+	}
+}
+
+void
+tp_shared_free(struct tp_shared *s)
+{
+	if (s == NULL)
+		return;
+	tp_jsess_free_all(s);
+	pthread_cond_destroy(&s->jcond);
+	pthread_mutex_destroy(&s->jlock);
+	knownhosts_db_free(s->known);
+	for (size_t i = 0; i < s->nids; i++) {
+		free(s->ids[i].path);
+		sshkey_free(s->ids[i].key);
+	}
+	free(s->ids);
+	free(s);
+}
+
 /*
- * What known_hosts (the user's and the global file) records for one host: read once per connection
- * by lib/knownhosts, which also knows each entry's line; libssh2 is then fed only these entries.
+ * What known_hosts (the user's and the global file) records for one host, from the run's parsed
+ * files (lib/knownhosts, which also knows each entry's line); libssh2 is then fed only these entries.
  */
 struct tp_known {
 	const char *file[2];
@@ -227,14 +315,23 @@ struct tp_known {
 };
 
 static void
-tp_known_load(struct tp_known *k, const struct tp_target *t)
+tp_known_load(struct tp_known *k, const struct tp_target *t, struct tp_shared *sh)
 {
 	memset(k, 0, sizeof(*k));
 	k->file[0] = t->known_hosts;
 	k->file[1] = t->global_known_hosts;
-	for (int f = 0; f < 2; f++)
-		if (k->file[f] != NULL && knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]) < 0)
+	for (int f = 0; f < 2; f++) {
+		int rc;
+
+		if (k->file[f] == NULL)
+			continue;
+		if (sh != NULL && knownhosts_db_has(sh->known, k->file[f]))
+			rc = knownhosts_db_lookup(sh->known, k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
+		else
+			rc = knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
+		if (rc < 0)
 			k->n[f] = 0;
+	}
 }
 
 static void
@@ -363,10 +460,30 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 		}
 		keyb64 = xmalloc(enclen);
 		EVP_EncodeBlock((unsigned char *)keyb64, (const unsigned char *)key, (int)keylen);
-		if (t->known_hosts == NULL ||
-		    knownhosts_append(t->known_hosts, t->address, t->port, keyname, keyb64, cause) != 0) {
+		if (t->known_hosts == NULL) {
 			rc = set_cause(cause, TP_HOSTKEY, "cannot record new host key");
 			break;
+		}
+		{
+			/* Another connection of this run may have accepted a key for this host meanwhile. */
+			size_t line = 0;
+			int acc = knownhosts_db_accept(tp->opts != NULL && tp->opts->shared != NULL ?
+			    tp->opts->shared->known : NULL, t->known_hosts, t->address, t->port, keyname, keyb64, &line, cause);
+
+			if (acc < 0) {
+				rc = set_cause(cause, TP_HOSTKEY, "cannot record new host key");
+				break;
+			}
+			if (acc == 2) {
+				rc = set_cause(cause, TP_HOSTKEY, "host key for %s port %d has CHANGED (%s %s); the old key is at "
+				    "%s:%zu; if the change is expected, remove that line", t->address, t->port, keyname,
+				    tp->fingerprint, t->known_hosts, line);
+				break;
+			}
+			if (acc == 1) {
+				rc = TP_OK;
+				break;
+			}
 		}
 		if (note != NULL && *note == NULL)
 			*note = xasprintf("added %s key %s for %s port %d to %s", keyname, tp->fingerprint,
@@ -385,86 +502,6 @@ tp_check_hostkey(struct transport *tp, const struct tp_target *t, const struct t
 	free(keyb64);
 	libssh2_knownhost_free(kh);
 	return rc;
-}
-
-/* What a private key file is, without decrypting it: its type and whether a passphrase protects it. */
-struct tp_keyinfo {
-	char type[32];
-	bool encrypted;
-	bool readable;
-};
-
-static uint32_t
-tp_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-tp_key_inspect(const char *path, struct tp_keyinfo *ki)
-{
-	char *text = NULL, *body = NULL, *b, *e;
-	unsigned char *raw = NULL;
-	size_t len = 0, rawlen, off;
-	int n;
-
-	memset(ki, 0, sizeof(*ki));
-	if (read_file(path, 65536, &text, &len) != 0)
-		return;
-	ki->readable = true;
-	if (strstr(text, "BEGIN RSA PRIVATE KEY") != NULL)
-		snprintf(ki->type, sizeof(ki->type), "ssh-rsa");
-	else if (strstr(text, "BEGIN EC PRIVATE KEY") != NULL)
-		snprintf(ki->type, sizeof(ki->type), "ecdsa");
-	if (strstr(text, "ENCRYPTED") != NULL)
-		ki->encrypted = true;
-	b = strstr(text, "-----BEGIN OPENSSH PRIVATE KEY-----");
-	if (b == NULL)
-		goto out;
-	b += strlen("-----BEGIN OPENSSH PRIVATE KEY-----");
-	e = strstr(b, "-----END");
-	if (e == NULL)
-		goto out;
-	body = xmalloc((size_t)(e - b) + 1);
-	off = 0;
-	for (const char *p = b; p < e; p++)
-		if (*p != '\n' && *p != '\r' && *p != ' ')
-			body[off++] = *p;
-	body[off] = '\0';
-	raw = xmalloc(off + 3);
-	n = EVP_DecodeBlock(raw, (unsigned char *)body, (int)off);
-	if (n < 15 + 4 || memcmp(raw, "openssh-key-v1", 15) != 0)
-		goto out;
-	rawlen = (size_t)n;
-	/* ciphername, kdfname, kdfoptions, nkeys, then the first public key blob whose first string is its type */
-	off = 15;
-	{
-		uint32_t l = tp_get_u32(raw + off);
-
-		if (off + 4 + l > rawlen)
-			goto out;
-		ki->encrypted = !(l == 4 && memcmp(raw + off + 4, "none", 4) == 0);
-		off += 4 + l;
-		for (int skip = 0; skip < 2; skip++) {
-			if (off + 4 > rawlen)
-				goto out;
-			l = tp_get_u32(raw + off);
-			off += 4 + l;
-		}
-		off += 4;   /* nkeys */
-		if (off + 8 > rawlen)
-			goto out;
-		off += 4;   /* public key blob length */
-		l = tp_get_u32(raw + off);
-		if (off + 4 + l > rawlen || l >= sizeof(ki->type))
-			goto out;
-		memcpy(ki->type, raw + off + 4, l);
-		ki->type[l] = '\0';
-	}
-out:
-	free(raw);
-	free(body);
-	free(text);
 }
 
 static char *
@@ -564,6 +601,15 @@ tp_link_gone(const struct transport *tp)
 	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* libssh2's signing callback: the run's parsed key signs the login. */
+static int
+tp_sign(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len, const unsigned char *data, size_t data_len,
+    void **abstract)
+{
+	/* libssh2 frees *sig with its allocator: the default one, free(), as sshkey_sign's malloc needs */
+	return sshkey_sign(*abstract, data, data_len, sig, sig_len) == 0 ? 0 : -1;
+}
+
 static int
 tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 {
@@ -594,17 +640,25 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		goto out;
 	}
 	if (files == NULL || files[0] == NULL) {
-		size_t n = 0;
-
-		defaults[n++] = tp_home_path(".ssh/id_ed25519");
-		defaults[n++] = tp_home_path(".ssh/id_ecdsa");
-		defaults[n++] = tp_home_path(".ssh/id_rsa");
+		for (size_t n = 0; tp_default_ids[n] != NULL; n++)
+			defaults[n] = tp_home_path(tp_default_ids[n]);
 		files = defaults;
 	}
 	for (size_t i = 0; files[i] != NULL; i++) {
-		struct tp_keyinfo ki;
+		const struct tp_idkey *id = tp_shared_id(tp->opts != NULL ? tp->opts->shared : NULL, files[i]);
+		struct sshkey_info ki;
+		struct sshkey *own = NULL;
+		const struct sshkey *key;
+		int arc;
 
-		tp_key_inspect(files[i], &ki);
+		/* Parsed once for the run; else (no shared state, or a file it did not see) now. */
+		if (id != NULL) {
+			ki = id->info;
+			key = id->key;
+		} else {
+			sshkey_load(files[i], &ki, &own);
+			key = own;
+		}
 		if (!ki.readable) {
 			if (files != defaults)
 				buf_addf(&tried, "%s%s (cannot read)", tried.len ? ", " : "", files[i]);
@@ -618,8 +672,17 @@ tp_authenticate(struct transport *tp, const struct tp_target *t, char **cause)
 		}
 		if (strcmp(ki.type, "ssh-rsa") == 0)
 			rsa_key = files[i];
-		if (libssh2_userauth_publickey_fromfile_ex(tp->session, t->user, (unsigned)strlen(t->user), NULL,
-		    files[i], NULL) == 0) {
+		if (key != NULL) {
+			size_t bloblen;
+			const unsigned char *blob = sshkey_public_blob(key, &bloblen);
+			void *abstract = (void *)key;
+
+			arc = libssh2_userauth_publickey(tp->session, t->user, blob, bloblen, tp_sign, &abstract);
+		} else
+			arc = libssh2_userauth_publickey_fromfile_ex(tp->session, t->user, (unsigned)strlen(t->user), NULL,
+			    files[i], NULL);
+		sshkey_free(own);
+		if (arc == 0) {
 			rc = TP_OK;
 			goto out;
 		}
@@ -653,149 +716,617 @@ out:
 	return rc;
 }
 
-static void *
-tp_pump_main(void *arg)
+/*
+ * Jump hosts: the terminals behind one jump host share its sessions.  Each session carries up to
+ * TP_JUMP_CHANNELS direct-tcpip channels, one per terminal connection, each pumped to a socketpair
+ * whose other end is that terminal's "socket"; a new session opens when every one is full.
+ *
+ * Locking: a session and its channels are used by its pump thread only, after the thread that
+ * connected it handed it over.  Workers talk to the pump through tp_jreq records in the session's
+ * queue (under the pool's lock) and a wake-up pipe; the answer comes back in the record, with the
+ * pool's condition variable.  A channel ends when its terminal's connection closes its end.
+ *
+ * libssh2 1.10 keeps one outgoing packet per session: after a call returned EAGAIN with the socket
+ * full (block direction OUTBOUND), the next sending call must be that same call again, or
+ * libssh2 answers LIBSSH2_ERROR_BAD_USE.  The pump keeps that one "pending" call and retries it
+ * before touching any other channel.  Opening a channel is one session-wide state too: one at a time.
+ */
+#define TP_JUMP_CHANNELS 16
+#define TP_JBUF (32 * 1024)
+
+enum tp_jstate { TP_J_CONNECTING, TP_J_UP, TP_J_DEAD };
+
+/* One terminal's request for a channel; heap, freed by the worker unless it gave up (then by the pump). */
+struct tp_jreq {
+	char *host_copy;
+	int port;
+	int fd;                       /* answer: the worker's end of the socketpair, or -1 */
+	int rc;
+	char *cause;
+	bool done, abandoned;
+	struct tp_jreq *next;
+};
+
+struct tp_jchan {
+	LIBSSH2_CHANNEL *ch;
+	int fd;                       /* the pump's end of the socketpair, -1 once closed */
+	char in[TP_JBUF], out[TP_JBUF];   /* channel -> fd, fd -> channel */
+	size_t in_len, in_off, out_len, out_off;
+	bool ch_eof, fd_eof;
+	int phase;                    /* 0 pumping, 1 closing the channel, 2 freeing it */
+};
+
+struct tp_jsess {
+	struct tp_shared *sh;
+	char *key;
+	char *name;                   /* the jump host's name, for messages */
+	struct transport *outer;
+	pthread_t thread;
+	bool thread_started;
+	int wake[2];
+	/* under sh->jlock: */
+	enum tp_jstate state;
+	int nchan;                    /* channels open or promised (<= TP_JUMP_CHANNELS) */
+	struct tp_jreq *reqs, **reqs_tail;
+	char *error;                  /* why connecting failed */
+	int error_rc;
+	int64_t open_started;         /* when the channel open in progress began, 0 = none */
+	bool stop;
+	struct tp_jsess *next;
+};
+
+/* Which hop this is: the same host reached the same way (its own jumps included). */
+static char *
+tp_jump_key(const struct tp_target *j)
 {
-	struct tp_pump *p = arg;
-	struct transport *o = p->outer;
-	char in[TP_CHUNK], out[TP_CHUNK];
-	size_t in_len = 0, in_off = 0, out_len = 0, out_off = 0;
-	bool done = false;
+	char *sub = j->jump != NULL ? tp_jump_key(j->jump) : xstrdup(""), *k;
 
-	libssh2_session_set_blocking(o->session, 0);
-	while (!done) {
-		bool progress = false;
-		ssize_t n;
+	k = xasprintf("%s\n%s\n%s\n%d\n%s", j->name, j->user != NULL ? j->user : "", j->address, j->port, sub);
+	free(sub);
+	return k;
+}
 
-		if (in_len == 0) {
-			n = libssh2_channel_read(p->channel, in, sizeof(in));
+static void
+tp_jwake(struct tp_jsess *js)
+{
+	char c = 1;
+	ssize_t n = write(js->wake[1], &c, 1);
+
+	(void)n;   /* a full pipe already wakes the pump */
+}
+
+/* Answer a request (pump thread, under sh->jlock). */
+static void
+tp_janswer(struct tp_jsess *js, struct tp_jreq *r, int fd, int rc, char *cause)
+{
+	/* no channel: its place is free again (a channel frees its own when it ends) */
+	if (fd < 0)
+		js->nchan--;
+	if (r->abandoned) {
+		/* the worker gave up: closing its end ends the channel */
+		if (fd >= 0)
+			close(fd);
+		free(cause);
+		free(r->host_copy);
+		free(r);
+		return;
+	}
+	r->fd = fd;
+	r->rc = rc;
+	r->cause = cause;
+	r->done = true;
+	pthread_cond_broadcast(&js->sh->jcond);
+}
+
+/* A call that must be made again before any other sending call on this session. */
+enum tp_jop { TP_JOP_NONE, TP_JOP_OPEN, TP_JOP_READ, TP_JOP_WRITE, TP_JOP_CLOSE, TP_JOP_FREE };
+
+static bool
+tp_jblocked_out(LIBSSH2_SESSION *s)
+{
+	return (libssh2_session_block_directions(s) & LIBSSH2_SESSION_BLOCK_OUTBOUND) != 0;
+}
+
+/* An error that ends the session, not only one channel. */
+static bool
+tp_jsession_error(struct transport *o, ssize_t rc)
+{
+	return rc == LIBSSH2_ERROR_SOCKET_SEND || rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+	    rc == LIBSSH2_ERROR_SOCKET_TIMEOUT || rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_DECRYPT ||
+	    rc == LIBSSH2_ERROR_BAD_USE || rc == LIBSSH2_ERROR_ALLOC || tp_link_gone(o);
+}
+
+/*
+ * One step of one channel.  *op on entry: the pending call of this channel to make first (or NONE);
+ * on return: the call left pending (EAGAIN, socket full), else NONE.  Returns true on progress;
+ * *dead when the session itself failed.
+ */
+static bool
+tp_jchan_step(struct tp_jsess *js, struct tp_jchan *c, enum tp_jop *op, bool *dead)
+{
+	LIBSSH2_SESSION *s = js->outer->session;
+	bool progress = false;
+	ssize_t n;
+
+	if (c->phase == 0) {
+		if (c->in_len == 0 && !c->ch_eof && (*op == TP_JOP_NONE || *op == TP_JOP_READ)) {
+			*op = TP_JOP_NONE;
+			n = libssh2_channel_read(c->ch, c->in, sizeof(c->in));
 			if (n > 0) {
-				in_len = (size_t)n;
-				in_off = 0;
+				c->in_len = (size_t)n;
+				c->in_off = 0;
 				progress = true;
-			} else if (n == 0 && libssh2_channel_eof(p->channel))
-				done = true;
-			else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-				done = true;
+			} else if (n == LIBSSH2_ERROR_EAGAIN) {
+				if (tp_jblocked_out(s)) {
+					*op = TP_JOP_READ;
+					return progress;
+				}
+			} else if (n == 0) {
+				if (libssh2_channel_eof(c->ch))
+					c->ch_eof = true;
+			} else if (tp_jsession_error(js->outer, n)) {
+				*dead = true;
+				return progress;
+			} else
+				c->ch_eof = c->fd_eof = true;
 		}
-		if (in_len > 0) {
-			n = write(p->fd, in + in_off, in_len - in_off);
+		if (c->in_len > 0 && c->fd >= 0) {
+			n = write(c->fd, c->in + c->in_off, c->in_len - c->in_off);
 			if (n > 0) {
-				in_off += (size_t)n;
-				if (in_off == in_len)
-					in_len = 0;
+				c->in_off += (size_t)n;
+				if (c->in_off == c->in_len)
+					c->in_len = 0;
 				progress = true;
-			} else if (n < 0 && errno != EAGAIN && errno != EINTR)
-				done = true;
+			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				/* the terminal's connection is gone */
+				c->in_len = 0;
+				c->ch_eof = c->fd_eof = true;
+			}
 		}
-		if (out_len == 0) {
-			n = read(p->fd, out, sizeof(out));
+		if (c->out_len == 0 && !c->fd_eof && c->fd >= 0) {
+			n = read(c->fd, c->out, sizeof(c->out));
 			if (n > 0) {
-				out_len = (size_t)n;
-				out_off = 0;
+				c->out_len = (size_t)n;
+				c->out_off = 0;
 				progress = true;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				done = true;
+				c->fd_eof = true;
 		}
-		if (out_len > 0) {
-			n = libssh2_channel_write(p->channel, out + out_off, out_len - out_off);
+		if (c->out_len > 0 && (*op == TP_JOP_NONE || *op == TP_JOP_WRITE)) {
+			*op = TP_JOP_NONE;
+			n = libssh2_channel_write(c->ch, c->out + c->out_off, c->out_len - c->out_off);
 			if (n > 0) {
-				out_off += (size_t)n;
-				if (out_off == out_len)
-					out_len = 0;
+				c->out_off += (size_t)n;
+				if (c->out_off == c->out_len)
+					c->out_len = 0;
 				progress = true;
-			} else if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-				done = true;
+			} else if (n == LIBSSH2_ERROR_EAGAIN) {
+				if (tp_jblocked_out(s)) {
+					*op = TP_JOP_WRITE;
+					return progress;
+				}
+			} else if (n < 0) {
+				if (tp_jsession_error(js->outer, n)) {
+					*dead = true;
+					return progress;
+				}
+				c->out_len = 0;
+				c->ch_eof = c->fd_eof = true;
+			}
 		}
-		if (!progress && !done) {
-			struct pollfd pfd[2];
-			int dir = libssh2_session_block_directions(o->session);
-
-			pfd[0].fd = o->fd;
-			pfd[0].events = POLLIN | ((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
-			pfd[1].fd = p->fd;
-			pfd[1].events = (out_len == 0 ? POLLIN : 0) | (in_len > 0 ? POLLOUT : 0);
-			poll(pfd, 2, 100);
+		/* Either side done (as the one-channel pump did): the terminal's connection ends here. */
+		if ((c->fd_eof && c->out_len == 0) || (c->ch_eof && c->in_len == 0)) {
+			if (c->fd >= 0)
+				close(c->fd);
+			c->fd = -1;
+			c->phase = 1;
+			progress = true;
 		}
 	}
-	close(p->fd);
-	p->fd = -1;
-	while (libssh2_channel_close(p->channel) == LIBSSH2_ERROR_EAGAIN)
-		if (tp_wait(o, now_ms() + 1000, -1, 0) != TP_OK)
+	if (c->phase == 1 && (*op == TP_JOP_NONE || *op == TP_JOP_CLOSE)) {
+		*op = TP_JOP_NONE;
+		n = libssh2_channel_close(c->ch);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (tp_jblocked_out(s))
+				*op = TP_JOP_CLOSE;
+			return progress;
+		}
+		if (n < 0 && tp_jsession_error(js->outer, n)) {
+			*dead = true;
+			return progress;
+		}
+		c->phase = 2;
+		progress = true;
+	}
+	if (c->phase == 2 && (*op == TP_JOP_NONE || *op == TP_JOP_FREE)) {
+		*op = TP_JOP_NONE;
+		n = libssh2_channel_free(c->ch);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (tp_jblocked_out(s))
+				*op = TP_JOP_FREE;
+			return progress;
+		}
+		c->ch = NULL;
+		c->phase = 3;
+		progress = true;
+	}
+	return progress;
+}
+
+static void *
+tp_jpump_main(void *arg)
+{
+	struct tp_jsess *js = arg;
+	struct tp_shared *sh = js->sh;
+	LIBSSH2_SESSION *s = js->outer->session;
+	struct tp_jchan *ch[TP_JUMP_CHANNELS];
+	struct tp_jreq *opening = NULL;
+	enum tp_jop op = TP_JOP_NONE;
+	int nch = 0, pending_chan = -1, rr = 0;
+	int64_t stop_by = 0;
+	bool dead = false;
+
+	libssh2_session_set_blocking(s, 0);
+	for (;;) {
+		struct pollfd pfd[TP_JUMP_CHANNELS + 2];
+		bool progress = false, stop;
+		nfds_t np = 0;
+		char drain[64];
+
+		while (read(js->wake[0], drain, sizeof(drain)) > 0)
+			;
+		pthread_mutex_lock(&sh->jlock);
+		if (opening == NULL && js->reqs != NULL) {
+			opening = js->reqs;
+			js->reqs = opening->next;
+			if (js->reqs == NULL)
+				js->reqs_tail = &js->reqs;
+			opening->next = NULL;
+			js->open_started = now_ms();
+		}
+		stop = js->stop;
+		pthread_mutex_unlock(&sh->jlock);
+		if (stop && stop_by == 0)
+			stop_by = now_ms() + 2000;
+		if (dead || (stop && nch == 0 && opening == NULL) || (stop_by != 0 && now_ms() > stop_by))
 			break;
-	libssh2_channel_free(p->channel);
-	p->channel = NULL;
-	transport_close(o);
-	p->outer = NULL;
+
+		/* The pending call first, alone. */
+		if (op == TP_JOP_OPEN || (op == TP_JOP_NONE && opening != NULL)) {
+			LIBSSH2_CHANNEL *c;
+
+			op = TP_JOP_NONE;
+			c = libssh2_channel_direct_tcpip_ex(s, opening->host_copy, opening->port, "127.0.0.1", 0);
+			if (c != NULL) {
+				int sv[2];
+
+				progress = true;
+				if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+					while (libssh2_channel_free(c) == LIBSSH2_ERROR_EAGAIN)
+						tp_wait(js->outer, now_ms() + 1000, -1, 0);
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, -1, TP_ERROR, xasprintf("socketpair: %s", strerror(errno)));
+					pthread_mutex_unlock(&sh->jlock);
+				} else {
+					struct tp_jchan *jc = xcalloc(1, sizeof(*jc));
+
+					fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+					jc->ch = c;
+					jc->fd = sv[0];
+					ch[nch++] = jc;
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, sv[1], TP_OK, NULL);
+					pthread_mutex_unlock(&sh->jlock);
+				}
+				opening = NULL;
+			} else {
+				int e = libssh2_session_last_errno(s);
+
+				/*
+				 * Waiting for the jump host's answer (its connect to the terminal): libssh2's open state is
+				 * the session's, so this request stays until libssh2 says yes or no (its own 60 s
+				 * limit), even when its worker gave up; new requests go to other sessions meanwhile.
+				 */
+				if (e == LIBSSH2_ERROR_EAGAIN) {
+					if (tp_jblocked_out(s))
+						op = TP_JOP_OPEN;
+				} else {
+					char *err = tp_session_error(s);
+
+					dead = tp_jsession_error(js->outer, e);
+					pthread_mutex_lock(&sh->jlock);
+					tp_janswer(js, opening, -1, TP_UNREACHABLE, xasprintf("jump host %s cannot reach %s port %d: %s",
+					    js->name, opening->host_copy, opening->port, err));
+					pthread_mutex_unlock(&sh->jlock);
+					free(err);
+					opening = NULL;
+					progress = true;
+				}
+			}
+			if (opening == NULL) {
+				pthread_mutex_lock(&sh->jlock);
+				js->open_started = 0;
+				pthread_mutex_unlock(&sh->jlock);
+			}
+		}
+		/* Then every channel, from a turning start so that none waits behind a busy one. */
+		for (int k = 0; k < nch && !dead; k++) {
+			int i = pending_chan >= 0 ? pending_chan : (rr + k) % nch;
+			enum tp_jop cop = pending_chan == i ? op : TP_JOP_NONE;
+
+			if (op != TP_JOP_NONE && pending_chan != i)
+				break;   /* another call is pending: nothing else may send */
+			if (tp_jchan_step(js, ch[i], &cop, &dead))
+				progress = true;
+			op = cop;
+			pending_chan = cop != TP_JOP_NONE ? i : -1;
+			if (pending_chan >= 0)
+				break;
+			if (ch[i]->phase == 3) {
+				free(ch[i]);
+				ch[i] = ch[--nch];
+				pthread_mutex_lock(&sh->jlock);
+				js->nchan--;
+				pthread_mutex_unlock(&sh->jlock);
+				k--;
+			}
+		}
+		if (nch > 0)
+			rr = (rr + 1) % nch;
+		if (progress || dead)
+			continue;
+		{
+			int dir = libssh2_session_block_directions(s);
+
+			pfd[np].fd = js->outer->fd;
+			pfd[np++].events = POLLIN | ((dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) ? POLLOUT : 0);
+			pfd[np].fd = js->wake[0];
+			pfd[np++].events = POLLIN;
+			for (int i = 0; i < nch; i++) {
+				if (ch[i]->fd < 0)
+					continue;
+				pfd[np].fd = ch[i]->fd;
+				pfd[np++].events = (ch[i]->out_len == 0 && !ch[i]->fd_eof ? POLLIN : 0) |
+				    (ch[i]->in_len > 0 ? POLLOUT : 0);
+			}
+			poll(pfd, np, 100);
+		}
+	}
+	/* Done (stopped, or the session failed): every channel and request ends. */
+	for (int i = 0; i < nch; i++) {
+		if (ch[i]->fd >= 0)
+			close(ch[i]->fd);
+		free(ch[i]);
+	}
+	pthread_mutex_lock(&sh->jlock);
+	js->state = TP_J_DEAD;
+	js->nchan -= nch;
+	if (opening != NULL)
+		tp_janswer(js, opening, -1, TP_UNREACHABLE, xasprintf("jump host %s: connection lost", js->name));
+	while (js->reqs != NULL) {
+		struct tp_jreq *r = js->reqs;
+
+		js->reqs = r->next;
+		tp_janswer(js, r, -1, TP_UNREACHABLE, xasprintf("jump host %s: connection lost", js->name));
+	}
+	js->reqs_tail = &js->reqs;
+	pthread_cond_broadcast(&sh->jcond);
+	pthread_mutex_unlock(&sh->jlock);
+	/* The channels were never freed when the link went: do not wait for goodbyes on it. */
+	if (dead || nch > 0)
+		js->outer->broken = true;
+	transport_close(js->outer);
+	js->outer = NULL;
 	return NULL;
 }
 
 static int tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transport **out,
     char **note, char **cause);
 
-/* Reach t through its jump host: a direct-tcpip channel from the jump's session, pumped to a socketpair. */
-static int
-tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp, struct tp_pump **pumpp,
-    char **note, char **cause)
+/* Wait on the pool's condition for at most 200 ms (sh->jlock held). */
+static void
+tp_jwait(struct tp_shared *sh)
 {
-	struct transport *outer = NULL;
-	struct tp_pump *p = NULL;
-	LIBSSH2_CHANNEL *ch;
-	int sv[2] = { -1, -1 }, rc;
-	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
-	char *sub = NULL;
+	struct timespec ts;
 
-	rc = tp_connect_one(t->jump, o, &outer, note, &sub);
-	if (rc != TP_OK) {
-		set_cause(cause, rc, "jump host %s: %s", t->jump->name, sub != NULL ? sub : "failed");
-		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
-	/* The jump's session is non-blocking once connected: wait for the channel, bounded like a connect. */
-	while ((ch = libssh2_channel_direct_tcpip_ex(outer->session, t->address, t->port, "127.0.0.1", 0)) == NULL &&
-	    libssh2_session_last_errno(outer->session) == LIBSSH2_ERROR_EAGAIN) {
-		if ((rc = tp_wait(outer, deadline, -1, 0)) != TP_OK) {
-			outer->broken = true;
-			rc = set_cause(cause, rc, "jump host %s cannot reach %s port %d: %s", t->jump->name,
-			    t->address, t->port, rc == TP_CANCELLED ? "interrupted" : "timed out");
-			goto out;
+	pthread_cond_timedwait(&sh->jcond, &sh->jlock, &ts);
+}
+
+/* A session to t->jump with room for one more channel, promised to us (nchan counted); connects one
+ * when none has room.  NULL with *cause on failure. */
+static struct tp_jsess *
+tp_jsess_get(const struct tp_target *t, const struct tp_opts *o, int64_t deadline, char **note, char **cause, int *rcp)
+{
+	struct tp_shared *sh = o->shared;
+	char *key = tp_jump_key(t->jump), *sub = NULL;
+	struct tp_jsess *js;
+	struct transport *outer = NULL;
+	int rc;
+
+	pthread_mutex_lock(&sh->jlock);
+	for (;;) {
+		for (js = sh->jsess; js != NULL; js = js->next)
+			/* not one whose channel open is stuck (a terminal the jump host cannot reach) */
+			if (js->state != TP_J_DEAD && js->nchan < TP_JUMP_CHANNELS &&
+			    (js->open_started == 0 || now_ms() - js->open_started < 500) && strcmp(js->key, key) == 0)
+				break;
+		if (js == NULL)
+			break;
+		js->nchan++;
+		/* Someone else is connecting it: wait for the outcome. */
+		while (js->state == TP_J_CONNECTING && !tp_cancelled(o) && now_ms() < deadline)
+			tp_jwait(sh);
+		if (js->state == TP_J_UP) {
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return js;
+		}
+		js->nchan--;
+		if (js->state == TP_J_DEAD && js->error != NULL) {
+			/* the connection every terminal behind it waited for failed: the same answer for all */
+			*rcp = set_cause(cause, js->error_rc, "jump host %s: %s", t->jump->name, js->error);
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return NULL;
+		}
+		if (js->state == TP_J_CONNECTING) {
+			*rcp = set_cause(cause, tp_cancelled(o) ? TP_CANCELLED : TP_TIMEOUT, "jump host %s: %s", t->jump->name,
+			    tp_cancelled(o) ? "interrupted" : "timed out waiting for its connection");
+			pthread_mutex_unlock(&sh->jlock);
+			free(key);
+			return NULL;
 		}
 	}
-	if (ch == NULL) {
-		char *err = tp_session_error(outer->session);
+	/* None with room: connect a new one, the others wait for it. */
+	js = xcalloc(1, sizeof(*js));
+	js->sh = sh;
+	js->key = key;
+	key = NULL;
+	js->name = xstrdup(t->jump->name);
+	js->state = TP_J_CONNECTING;
+	js->nchan = 1;
+	js->reqs_tail = &js->reqs;
+	js->wake[0] = js->wake[1] = -1;
+	js->next = sh->jsess;
+	sh->jsess = js;
+	pthread_mutex_unlock(&sh->jlock);
 
-		rc = set_cause(cause, TP_UNREACHABLE, "jump host %s cannot reach %s port %d: %s", t->jump->name,
-		    t->address, t->port, err);
-		free(err);
-		goto out;
+	rc = tp_connect_one(t->jump, o, &outer, note, &sub);
+	if (rc == TP_OK && pipe2(js->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rc = TP_ERROR;
+		sub = xasprintf("pipe: %s", strerror(errno));
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		libssh2_channel_free(ch);
-		rc = set_cause(cause, TP_ERROR, "socketpair: %s", strerror(errno));
-		goto out;
+	if (rc == TP_OK) {
+		js->outer = outer;
+		if (pthread_create(&js->thread, NULL, tp_jpump_main, js) != 0) {
+			js->outer = NULL;
+			rc = TP_ERROR;
+			sub = xstrdup("cannot start the jump pump thread");
+		} else
+			js->thread_started = true;
 	}
-	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-	p = xcalloc(1, sizeof(*p));
-	p->outer = outer;
-	p->channel = ch;
-	p->fd = sv[0];
-	if (pthread_create(&p->thread, NULL, tp_pump_main, p) != 0) {
-		libssh2_channel_free(ch);
-		close(sv[0]);
-		close(sv[1]);
-		free(p);
-		p = NULL;
-		rc = set_cause(cause, TP_ERROR, "cannot start jump pump thread");
-		goto out;
+	pthread_mutex_lock(&sh->jlock);
+	if (rc == TP_OK)
+		js->state = TP_J_UP;
+	else {
+		js->state = TP_J_DEAD;
+		js->nchan--;
+		js->error = xstrdup(sub != NULL ? sub : "failed");
+		js->error_rc = rc;
+		*rcp = set_cause(cause, rc, "jump host %s: %s", t->jump->name, sub != NULL ? sub : "failed");
 	}
-	outer = NULL;   /* the pump owns it now */
-	*fdp = sv[1];
-	*pumpp = p;
-	rc = TP_OK;
-out:
-	if (outer != NULL)
+	pthread_cond_broadcast(&sh->jcond);
+	pthread_mutex_unlock(&sh->jlock);
+	if (rc != TP_OK) {
 		transport_close(outer);
+		free(sub);
+		return NULL;
+	}
 	free(sub);
+	return js;
+}
+
+/* Reach t through its jump host: a direct-tcpip channel on a shared session, pumped to a socketpair. */
+static int
+tp_connect_via_jump(const struct tp_target *t, const struct tp_opts *o, int *fdp, char **note, char **cause)
+{
+	struct tp_shared *sh = o->shared;
+	int64_t deadline = now_ms() + (t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
+	struct tp_jsess *js;
+	struct tp_jreq *r;
+	int rc = TP_ERROR, attempt = 0;
+	bool session_lost;   /* ... and worth one more try */
+
+	if (sh == NULL)
+		return set_cause(cause, TP_ERROR, "jump host %s: no shared state for jump sessions", t->jump->name);
+again:
+	js = tp_jsess_get(t, o, deadline, note, cause, &rc);
+	if (js == NULL)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	r->host_copy = xstrdup(t->address);
+	r->port = t->port;
+	r->fd = -1;
+	pthread_mutex_lock(&sh->jlock);
+	if (js->state != TP_J_UP) {
+		js->nchan--;
+		pthread_mutex_unlock(&sh->jlock);
+		free(r->host_copy);
+		free(r);
+		return set_cause(cause, TP_UNREACHABLE, "jump host %s: connection lost", t->jump->name);
+	}
+	*js->reqs_tail = r;
+	js->reqs_tail = &r->next;
+	tp_jwake(js);
+	while (!r->done && !tp_cancelled(o) && now_ms() < deadline + 1000)
+		tp_jwait(sh);
+	if (!r->done) {
+		/* Given up: the pump drops the channel when it gets one, and frees the request. */
+		r->abandoned = true;
+		pthread_mutex_unlock(&sh->jlock);
+		return set_cause(cause, tp_cancelled(o) ? TP_CANCELLED : TP_TIMEOUT, "jump host %s cannot reach %s port %d: %s",
+		    t->jump->name, t->address, t->port, tp_cancelled(o) ? "interrupted" : "timed out");
+	}
+	/* A session that died under the request (the jump host dropped an idle one): once more, on a new one. */
+	session_lost = r->rc != TP_OK && js->state == TP_J_DEAD && attempt == 0 && !tp_cancelled(o) &&
+	    now_ms() < deadline;
+	pthread_mutex_unlock(&sh->jlock);
+	rc = r->rc;
+	if (rc == TP_OK)
+		*fdp = r->fd;
+	else if (!session_lost)
+		set_cause(cause, rc, "%s", r->cause != NULL ? r->cause : "jump channel failed");
+	free(r->cause);
+	free(r->host_copy);
+	free(r);
+	if (session_lost) {
+		attempt++;
+		goto again;
+	}
 	return rc;
+}
+
+/* After the workers: every jump session finishes its channels (at most 2 s) and closes. */
+static void
+tp_jsess_free_all(struct tp_shared *sh)
+{
+	struct tp_jsess *js, *next;
+
+	pthread_mutex_lock(&sh->jlock);
+	for (js = sh->jsess; js != NULL; js = js->next)
+		js->stop = true;
+	pthread_mutex_unlock(&sh->jlock);
+	for (js = sh->jsess; js != NULL; js = js->next)
+		if (js->thread_started)
+			tp_jwake(js);
+	for (js = sh->jsess; js != NULL; js = next) {
+		next = js->next;
+		if (js->thread_started)
+			pthread_join(js->thread, NULL);
+		for (struct tp_jreq *r = js->reqs; r != NULL;) {
+			struct tp_jreq *rn = r->next;
+
+			free(r->cause);
+			free(r->host_copy);
+			free(r);
+			r = rn;
+		}
+		if (js->wake[0] >= 0)
+			close(js->wake[0]);
+		if (js->wake[1] >= 0)
+			close(js->wake[1]);
+		free(js->key);
+		free(js->name);
+		free(js->error);
+		free(js);
+	}
+	sh->jsess = NULL;
 }
 
 static int
@@ -808,12 +1339,12 @@ tp_connect_one(const struct tp_target *t, const struct tp_opts *o, struct transp
 
 	tp->fd = -1;
 	tp->opts = o;
-	tp_known_load(&known, t);
+	tp_known_load(&known, t, o != NULL ? o->shared : NULL);
 	for (attempt = 0; attempt < 2; attempt++) {
 		bool retryable = false;
 
 		if (t->jump != NULL)
-			rc = tp_connect_via_jump(t, o, &tp->fd, &tp->pump, note, cause);
+			rc = tp_connect_via_jump(t, o, &tp->fd, note, cause);
 		else
 			rc = tp_tcp_connect(t, o, &tp->fd, &retryable, cause);
 		if (rc != TP_OK)
@@ -849,12 +1380,7 @@ retry:
 			libssh2_session_free(tp->session);
 			tp->session = NULL;
 		}
-		if (tp->pump != NULL) {
-			close(tp->fd);
-			pthread_join(tp->pump->thread, NULL);
-			free(tp->pump);
-			tp->pump = NULL;
-		} else if (tp->fd >= 0)
+		if (tp->fd >= 0)
 			close(tp->fd);
 		tp->fd = -1;
 		if (!retryable || attempt == 1 || tp_cancelled(o))
@@ -920,11 +1446,6 @@ transport_close(struct transport *tp)
 	}
 	if (tp->fd >= 0)
 		close(tp->fd);
-	if (tp->pump != NULL) {
-		/* Closing our end makes the pump see EOF, close its channel and the jump session. */
-		pthread_join(tp->pump->thread, NULL);
-		free(tp->pump);
-	}
 	free(tp);
 }
 
@@ -976,7 +1497,7 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 		goto out;
 	}
 	if (stdin_open)
-		wbuf = xmalloc(TP_CHUNK);
+		wbuf = xmalloc(TP_UPLOAD_CHUNK);
 	for (;;) {
 		bool progress = false, eof;
 		ssize_t n;
@@ -996,9 +1517,10 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 				goto out;
 			}
 		}
-		if (stdin_open) {
+		/* Up to 8 buffers a pass (256 KiB) before looking at the output again: a small buffer, few passes. */
+		for (int burst = 0; stdin_open && burst < 8; burst++) {
 			if (wlen == woff) {
-				size_t want = TP_CHUNK;
+				size_t want = TP_UPLOAD_CHUNK;
 				ssize_t r;
 
 				if (x->stdin_len > 0 && remaining < want)
@@ -1018,7 +1540,7 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 			}
 			while (woff < wlen) {
 				n = libssh2_channel_write(ch, wbuf + woff, wlen - woff);
-				if (n == LIBSSH2_ERROR_EAGAIN)
+				if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
 					break;
 				if (n < 0) {
 					char *err = tp_session_error(tp->session);
@@ -1032,6 +1554,8 @@ transport_exec(struct transport *tp, struct tp_exec *x, char **cause)
 				x->bytes_sent += (uint64_t)n;
 				progress = true;
 			}
+			if (woff < wlen)
+				break;   /* the window or the socket is full: read, then wait */
 		}
 		if (!stdin_open && !stdin_eof_sent) {
 			n = libssh2_channel_send_eof(ch);

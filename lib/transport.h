@@ -3,8 +3,9 @@
  *
  * Connect (with a connect timeout and one retry), verify the host key against known_hosts (strict by
  * default), authenticate (ssh-agent, then identity files), optionally through a chain of jump hosts
- * (direct-tcpip channels pumped by a helper thread).  Then run commands over exec channels (no PTY),
- * stdout and stderr kept apart, with a deadline; or stream a file into a remote command.
+ * (direct-tcpip channels, up to 16 terminals' on one session to the jump host, pumped by that
+ * session's thread; jump hosts need a struct tp_shared).  Then run commands over exec channels (no
+ * PTY), stdout and stderr kept apart, with a deadline; or stream a file into a remote command.
  *
  * A struct transport belongs to one thread at a time.  Nothing here prints.
  */
@@ -59,9 +60,23 @@ struct tp_target {
 	const struct tp_target *jump; /* the hop before this one, or NULL */
 };
 
+/*
+ * What the connections of one run share, made on the main thread before the workers start:
+ * known_hosts files and identity keys parsed once (then only read; keys accepted with accept-new
+ * are added under the known_hosts db's own lock), and the sessions to jump hosts, each carrying
+ * the direct-tcpip channels of several terminals (locked inside).
+ */
+struct tp_shared;
+struct tp_shared *tp_shared_new(void);
+/* Parse what connections to t (and its jump chain) will need.  Main thread, before the workers. */
+void tp_shared_prepare(struct tp_shared *s, const struct tp_target *t);
+/* After the workers: closes the jump sessions. */
+void tp_shared_free(struct tp_shared *s);
+
 struct tp_opts {
 	volatile sig_atomic_t *cancel;  /* checked while waiting; may be NULL */
 	struct tp_limiter *limiter;     /* may be NULL */
+	struct tp_shared *shared;       /* may be NULL: each connection reads its files itself */
 };
 
 struct transport;

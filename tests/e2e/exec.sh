@@ -149,6 +149,35 @@ t_check accept_new_human_note expect_output "^t04: note: added .*$T/kh_missing4"
 # Back to a known_hosts that matches the fleet.
 while read -r n; do fleet_known_hosts_line "$FLEET" "$n"; done <"$FLEET/names" >"$kh"
 
+# ---- known_hosts read once per run: hashed entries, the global file, accept-new seen by later connections.
+cp "$kh" "$T/kh_hashed"
+ssh-keygen -q -H -f "$T/kh_hashed" >/dev/null 2>&1
+if grep -q '^|1|' "$T/kh_hashed" && ! grep -q '127\.0\.0\.1' "$T/kh_hashed"; then
+	t_check hashed_known_hosts_all_ok expect_output '50 ok' $FLEETCTL -i "$INV" -o known_hosts="$T/kh_hashed" exec -- true
+	# the changed key is found and named in a hashed file too
+	khline=$(grep -n "^\[127.0.0.1\]:$(port_of t02) " "$kh" | cut -d: -f1)
+	other=$(cut -d' ' -f2 "$FLEET/t03/ssh_host_ed25519_key.pub")
+	sed "${khline}s| AAAA[^ ]*| $other|" "$kh" >"$T/kh_changed"
+	ssh-keygen -q -H -f "$T/kh_changed" >/dev/null 2>&1
+	t_check hashed_changed_exit_3 expect_exit 3 $FLEETCTL -i "$INV" -o known_hosts="$T/kh_changed" exec -l t01,t02 --json -- true
+	json_host t02 '"\(.state) \(.error)"' | grep -qF "hostkey host key for 127.0.0.1 port $(port_of t02) has CHANGED" &&
+	    json_host t02 .error | grep -qF "$T/kh_changed:$khline" && pass hashed_changed_names_file_line ||
+		fail hashed_changed_names_file_line "got '$(json_host t02 '"\(.state) \(.error)"')'"
+else
+	fail hashed_setup "ssh-keygen -H did not hash $T/kh_hashed"
+fi
+: >"$T/kh_empty"
+t_check global_known_hosts_all_ok expect_output '50 ok' $FLEETCTL -i "$INV" -o known_hosts="$T/kh_empty" \
+    -o global_known_hosts="$kh" exec -- true
+t_check global_known_hosts_not_written expect_exit 0 test ! -s "$T/kh_empty"
+# Twenty connections to terminals with no key on record, in one run: each key added once, and a second
+# run knows them all.
+grep -v -E "^\[127.0.0.1\]:($(for n in $(names 1 20); do printf '%s|' "$(port_of "$n")"; done)x) " "$kh" >"$T/kh_20"
+t_check accept_new_20_ok expect_output '20 ok' $FLEETCTL -i "$INV" -o known_hosts="$T/kh_20" --accept-new-host-keys \
+    exec -l "$(names 1 20 | tr ' ' ',' | sed 's/,$//')" -- true
+[ "$(wc -l <"$T/kh_20")" = 50 ] && pass accept_new_20_lines || fail accept_new_20_lines "$(wc -l <"$T/kh_20") lines"
+t_check accept_new_20_then_strict expect_output '50 ok' $FLEETCTL -i "$INV" -o known_hosts="$T/kh_20" exec -- true
+
 # ---- Authentication failures and their messages.
 ssh-keygen -t ed25519 -N '' -q -f "$T/other" </dev/null
 t_check auth_wrong_key_exit_3 expect_exit 3 $FC -o identity="$T/other" exec -l t01 --json -- true
@@ -163,6 +192,14 @@ t_check rsa_key_works_with_openssh expect_exit 0 ssh -F none -i "$T/rsa" -o Iden
 t_check rsa_auth_exit_3 expect_exit 3 $FC -o identity="$T/rsa" exec -l t01 --json -- true
 got=$(json_host t01 '"\(.state) \(.error)"')
 case "$got" in auth*RSA*SHA-1*"ed25519 or ECDSA"*) pass rsa_message_explains ;; *) fail rsa_message_explains "got '$got'" ;; esac
+
+# ECDSA keys, OpenSSH format and PEM: parsed once, each login signed with them.
+for kt in "ecdsa -b 256" "ecdsa -b 384" "ecdsa -b 521" "ecdsa -b 256 -m PEM"; do
+	kf=$T/key-$(echo "$kt" | tr -d ' -')
+	ssh-keygen -t $kt -N '' -q -f "$kf" </dev/null
+	cat "$kf.pub" >>"$FLEET/client/authorized_keys"
+	t_check "ecdsa_key_$(echo "$kt" | tr -d ' -')" expect_output '10 ok' $FC -o identity="$kf" exec -l "$(names 1 10 | tr ' ' ',' | sed 's/,$//')" -- true
+done
 
 ssh-keygen -t ed25519 -N 'e2e-secret' -q -f "$T/enc" </dev/null
 cat "$T/enc.pub" >>"$FLEET/client/authorized_keys"
