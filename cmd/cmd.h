@@ -9,7 +9,7 @@
 
 #include "../lib/executor.h"
 #include "../lib/inventory.h"
-#include "../lib/rollout.h"
+#include "../lib/run.h"
 
 /* Exit status, stable for CI (documented in fleetctl(1)). */
 enum {
@@ -94,46 +94,10 @@ char *cmd_run_id(void);
  * selection, each host's result.  Hosts' state files are left as they are.  A failure to record is
  * printed as a warning; returns 0 or -1.
  */
-/* One terminal's result as the history records it (strings borrowed from r). */
-struct hist_result;
-void cmd_hist_result(const struct host_result *r, struct hist_result *hr);
 int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary);
 
-/* push, rollback, resume and retry, once each terminal's target is known (cmd/deploy_run.c). */
-struct deploy_target;
-struct journal_host;
-struct cmd_deploy {
-	const char *kind;               /* "push" or "rollback" */
-	const char *run_id;
-	const char *component;
-	const char *label;              /* what, for the summary: "1.4.2-3fa9c2d1e0ab", "to previous" */
-	const char *selection;
-	const char *command;            /* for the history body */
-	const char *release_id, *release_manifest, *release_sha256;   /* push: stored in the history */
-	struct inv_host **hosts;
-	size_t n;
-	struct deploy_target *targets;  /* parallel to hosts */
-	bool *todo;                     /* parallel, or NULL = all: resume skips terminals already finished */
-	int parallel;
-	bool dry_run, json, interactive;
-	/* rollout (lib/rollout.h) */
-	const char *waves;              /* as given, or NULL: one wave */
-	const struct rollout_amount *wave_amounts;
-	size_t nwave_amounts;
-	struct rollout_amount max_fail, max_unreachable;
-	time_t retry_until;             /* 0 = no retries */
-	bool pause_after_wave, rollback_on_halt, ignore_window;
-	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
-	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
-	const char *signer;             /* the key that signed the release (verified), or NULL */
-	const char *shard;              /* push --shard K/N, or NULL */
-	time_t at;                      /* --at, for the record; 0 = now */
-	const char *resumes;            /* set when resuming this run id (its journal exists) */
-	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
-	const struct journal_host *prior;  /* resume: each host's journalled state (for those not to do again) */
-	int nwaves;
-};
+/* push, rollback, resume and retry (cmd/deploy_run.c). */
 struct bundle;
 /* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history
  * and, when delta, the delta against the releases the history says it holds (one per set of bases).
@@ -158,8 +122,9 @@ int cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, s
     struct inv_host ***hosts, struct bundle **b, char **stored);
 /* The stored bundle with this sha256, checked again.  0 or an exit status (message printed). */
 int cmd_stored_bundle(struct cmd_ctx *ctx, const char *cmdname, const char *sha256, struct bundle **b, char **stored);
-/* Run, report, record, alarm.  Returns the exit status. */
-int cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr);
+/* Run dr (lib/run: its controller's side filled from ctx here) and show it as text, or as JSON lines.
+ * Returns the exit status. */
+int cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json);
 /* The rollout options push (and retry) take, parsed in cmd/common.c. */
 struct cmd_rollout_opts {
 	char *waves;
@@ -185,7 +150,7 @@ struct cmd_rollout_opts {
 int cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, const char *arg);
 /* Check the combination (defaults: --max-fail 0 with --waves).  0 / -1 (message printed). */
 int cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname);
-void cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr);
+void cmd_rollout_apply(const struct cmd_rollout_opts *o, struct run_spec *dr);
 void cmd_rollout_opts_free(struct cmd_rollout_opts *o);
 /* "HH:MM" (next such time), "YYYY-MM-DDTHH:MM[:SS][Z]" or "YYYY-MM-DD HH:MM" (local unless Z).  0 / -1. */
 int cmd_parse_time(const char *s, time_t now, time_t *out);

@@ -1,18 +1,20 @@
 /* common: what every command shares — the common options, inventory loading, selection, usage. */
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "../lib/rollout.h"
 #include <unistd.h>
 
 #include "../lib/bundle.h"
 #include "../lib/histsync.h"
 #include "../lib/history.h"
 #include "../lib/report.h"
+#include "../lib/rollout.h"
+#include "../lib/run.h"
 #include "../lib/select.h"
 #include "../lib/util.h"
 #include "cmd.h"
@@ -274,15 +276,21 @@ cmd_run_id(void)
 	return xasprintf("%s.%03ldZ-%06x", stamp, ts.tv_nsec / 1000000, rnd & 0xffffff);
 }
 
-void
-cmd_hist_result(const struct host_result *r, struct hist_result *hr)
+char *
+cmd_operator(void)
 {
-	hr->host = r->host->name;
-	hr->state = host_state_name(r->state);
-	hr->step = r->state == HS_OK ? NULL : r->step;
-	hr->error = r->error;
-	hr->exit_code = r->exit_code;
-	hr->duration_ms = r->duration_ms;
+	const char *user = getenv("USER");
+	struct passwd *pw;
+	char host[256];
+
+	if (user == NULL || *user == '\0') {
+		pw = getpwuid(getuid());
+		user = pw != NULL ? pw->pw_name : "unknown";
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return xasprintf("%s@%s", user, host);
 }
 
 int
@@ -295,9 +303,8 @@ cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const cha
 	char commit[41], *cause = NULL, *run_id = cmd_run_id(), *line;
 	int rc = -1;
 
-	for (size_t i = 0; i < n; i++) {
-		cmd_hist_result(&results[i], &hr[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		run_hist_result(&results[i], &hr[i]);
 	line = xasprintf("%s '%s' on %s: %s", kind, command != NULL ? command : "",
 	    selection != NULL ? selection : "all", summary);
 	memset(&op, 0, sizeof(op));
@@ -450,7 +457,7 @@ cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname)
 }
 
 void
-cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr)
+cmd_rollout_apply(const struct cmd_rollout_opts *o, struct run_spec *dr)
 {
 	time_t start = o->at > 0 ? o->at : time(NULL);
 

@@ -145,7 +145,7 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
-	struct cmd_deploy dr;
+	struct run_spec dr;
 	struct deploy_target *targets = NULL;
 	struct inv_host **hosts = NULL;
 	struct bundle *b = NULL;
@@ -247,13 +247,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	memset(&dr, 0, sizeof(dr));
 	dr.kind = "push";
 	dr.run_id = run_id;
-	dr.component = b->component;
-	dr.label = b->id;
 	dr.selection = limit;
 	dr.command = command;
-	dr.release_id = b->id;
-	dr.release_manifest = b->manifest_text;
-	dr.release_sha256 = b->sha256;
+	run_spec_release(&dr, b);
 	dr.hosts = hosts;
 	dr.n = n;
 	dr.targets = targets;
@@ -263,13 +259,11 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.hardlink = hardlink;
 	dr.signer = signer;
 	dr.shard = shard;
-	dr.json = json;
-	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
 	if (!json)
 		cmd_error("%s %s %s (%.1f MiB, %zu files) to %zu terminal%s", dry_run ? "dry run: push" : "pushing",
 		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
-	rc = cmd_deploy_run(ctx, &dr);
+	rc = cmd_deploy_run(ctx, &dr, json);
 	goto out;
 usage:
 	rc = EXIT_USAGE;

@@ -17,18 +17,6 @@
 #include "../lib/journal.h"
 #include "cmd.h"
 
-/* A threshold as the plan stored it: a number, "N%", or null. */
-static void
-resume_amount(json_t *j, struct rollout_amount *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (json_is_integer(j)) {
-		a->set = true;
-		a->value = (long)json_integer_value(j);
-	} else if (json_is_string(j))
-		rollout_parse_amount(json_string_value(j), a);
-}
-
 /* Is the run already in the history (it finished; only its journal's end is missing)? */
 static bool
 resume_recorded(struct cmd_ctx *ctx, const char *run_id)
@@ -58,7 +46,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	struct inv_host **hosts = NULL;
 	struct deploy_target *targets = NULL;
 	struct bundle *b = NULL;
-	struct cmd_deploy dr;
+	struct run_spec dr;
 	json_t *plan, *opt, *waves;
 	char *stored = NULL, *signer = NULL;
 	bool *todo = NULL, json = false;
@@ -153,13 +141,9 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.kind = json_string_value(json_object_get(plan, "kind")) ?: "push";
 	dr.run_id = jr->id;
 	dr.resumes = jr->id;
-	dr.component = b->component;
-	dr.label = b->id;
 	dr.selection = json_string_value(json_object_get(plan, "selection"));
 	dr.command = json_string_value(json_object_get(plan, "command"));
-	dr.release_id = b->id;
-	dr.release_manifest = b->manifest_text;
-	dr.release_sha256 = b->sha256;
+	run_spec_release(&dr, b);
 	dr.hosts = hosts;
 	dr.n = n;
 	dr.targets = targets;
@@ -173,11 +157,9 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.signer = signer;
 	if (dr.parallel <= 0)
 		dr.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);
-	dr.json = json;
-	dr.interactive = ctx->stdin_tty;
 	dr.waves = json_string_value(json_object_get(plan, "waves_spec"));
-	resume_amount(json_object_get(opt, "max_fail"), &dr.max_fail);
-	resume_amount(json_object_get(opt, "max_unreachable"), &dr.max_unreachable);
+	run_plan_amount(json_object_get(opt, "max_fail"), &dr.max_fail);
+	run_plan_amount(json_object_get(opt, "max_unreachable"), &dr.max_unreachable);
 	dr.retry_until = (time_t)json_integer_value(json_object_get(opt, "retry_until"));
 	dr.rollback_on_halt = json_is_true(json_object_get(opt, "rollback_on_halt"));
 	dr.ignore_window = json_is_true(json_object_get(opt, "ignore_window"));
@@ -185,7 +167,7 @@ cmd_resume(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.at = (time_t)json_integer_value(json_object_get(plan, "at"));
 	if (!json)
 		cmd_error("resuming run %s (%s): %s", jr->id, jr->status, b->id);
-	rc = cmd_deploy_run(ctx, &dr);
+	rc = cmd_deploy_run(ctx, &dr, json);
 out:
 	targets_free(targets, n);
 	journal_run_free(jr);

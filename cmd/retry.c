@@ -35,7 +35,7 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	struct inv_host **all = NULL, **hosts = NULL;
 	struct deploy_target *targets = NULL;
 	struct bundle *b = NULL;
-	struct cmd_deploy dr;
+	struct run_spec dr;
 	char *stored = NULL, *signer = NULL, *run_id = NULL, *command = NULL, *label = NULL;
 	bool json = false, dry_run = false;
 	long parallel = 0;
@@ -98,27 +98,22 @@ cmd_retry(struct cmd_ctx *ctx, int argc, char **argv)
 	memset(&dr, 0, sizeof(dr));
 	dr.kind = "push";
 	dr.run_id = run_id;
-	dr.component = b->component;
-	dr.label = label;
 	dr.selection = json_string_value(json_object_get(jr->plan, "selection"));
 	dr.command = command;
-	dr.release_id = b->id;
-	dr.release_manifest = b->manifest_text;
-	dr.release_sha256 = b->sha256;
+	run_spec_release(&dr, b);
+	dr.label = label;
 	dr.hosts = hosts;
 	dr.n = n;
 	dr.targets = targets;
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
-	dr.json = json;
 	dr.dry_run = dry_run;
 	dr.no_delta = cmd_plan_option(jr->plan, "no_delta");
 	dr.hardlink = cmd_plan_option(jr->plan, "hardlink");
 	dr.signer = signer;
-	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
 	if (!json)
 		cmd_error("retrying %zu terminal%s of run %s with %s", n, n == 1 ? "" : "s", jr->id, b->id);
-	rc = cmd_deploy_run(ctx, &dr);
+	rc = cmd_deploy_run(ctx, &dr, json);
 	goto out;
 usage:
 	rc = EXIT_USAGE;
