@@ -24,6 +24,7 @@ struct deploy_run_out {
 	struct cmd_ctx *ctx;
 	const struct run_spec *spec;
 	bool json, interactive;
+	int todo_status;
 	struct buf b;
 };
 
@@ -199,6 +200,8 @@ deploy_run_one(void *arg, const struct run_spec *s, const struct rollout *ro, si
 {
 	struct deploy_run_out *o = arg;
 
+	if (s->pickup > 0 && s->todo != NULL && !s->todo[i])
+		return;   /* retry --all: the terminals it picked up; the summary counts the others */
 	if (o->json) {
 		json_t *j = deploy_run_json(&ro->results[i], &s->targets[i], &ro->outcomes[i]);
 
@@ -214,7 +217,7 @@ deploy_run_one(void *arg, const struct run_spec *s, const struct rollout *ro, si
 static void
 deploy_run_done(void *arg, const struct run_spec *s, const struct rollout *ro, const struct run_end *end)
 {
-	const struct deploy_run_out *o = arg;
+	struct deploy_run_out *o = arg;
 
 	if (o->json) {
 		json_t *j = report_json_summary(ro->results, s->n, end->status);
@@ -224,6 +227,8 @@ deploy_run_done(void *arg, const struct run_spec *s, const struct rollout *ro, c
 		json_object_set_new(j, "dry_run", json_boolean(s->dry_run));
 		json_object_set_new(j, "halted", json_boolean(ro->halted));
 		json_object_set_new(j, "paused", json_boolean(ro->paused));
+		json_object_set_new(j, "open", json_boolean(end->open));
+		json_object_set_new(j, "until", s->until > 0 ? json_integer((json_int_t)s->until) : json_null());
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
 	} else {
@@ -231,7 +236,17 @@ deploy_run_done(void *arg, const struct run_spec *s, const struct rollout *ro, c
 
 		cmd_error("%s (%s %s, run %s)", end->line, bytes, s->dry_run ? "would be sent" : "sent", s->run_id);
 		free(bytes);
+		if (end->open) {
+			char when[64];
+			struct tm tm;
+
+			localtime_r(&s->until, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+			cmd_error("run %s stays open until %s: `fleetctl retry --all` (from cron) picks up its delayed "
+			    "terminals until then", s->run_id, when);
+		}
 	}
+	o->todo_status = end->todo_status;
 }
 
 static void
@@ -244,6 +259,35 @@ deploy_run_recorded(void *arg, struct history *h)
 
 int
 cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json)
+{
+	int todo_status;
+
+	return cmd_deploy_run_todo(ctx, dr, json, &todo_status);
+}
+
+/* The rollout's soak: what it waits for, and what it found. */
+static void
+deploy_run_soak_start(void *arg, int wave, size_t count, long seconds)
+{
+	const struct deploy_run_out *out = arg;
+
+	if (!out->json)
+		cmd_error("wave %d: soaking %ld s before wave %d, then health again on %zu terminal%s", wave, seconds,
+		    wave + 1, count, count == 1 ? "" : "s");
+}
+
+static void
+deploy_run_soak_end(void *arg, int wave, size_t checked, size_t unhealthy)
+{
+	const struct deploy_run_out *out = arg;
+
+	if (!out->json)
+		cmd_error("wave %d: soak over: %zu of %zu terminal%s unhealthy", wave, unhealthy, checked,
+		    checked == 1 ? "" : "s");
+}
+
+int
+cmd_deploy_run_todo(struct cmd_ctx *ctx, struct run_spec *dr, bool json, int *todo_status)
 {
 	struct deploy_run_out out;
 	struct run_events ev;
@@ -267,6 +311,8 @@ cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json)
 	ev.rollout.wave_end = deploy_run_wave_end;
 	ev.rollout.retry = deploy_run_retry;
 	ev.rollout.pause = deploy_run_pause;
+	ev.rollout.soak_start = deploy_run_soak_start;
+	ev.rollout.soak_end = deploy_run_soak_end;
 	ev.rollout.arg = &out;
 	if (ctx->stderr_tty && !json)
 		ev.progress = deploy_run_progress;
@@ -276,7 +322,9 @@ cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json)
 	ev.done = deploy_run_done;
 	ev.recorded = deploy_run_recorded;
 	ev.error = deploy_run_error;
+	out.todo_status = EXIT_OK;
 	status = run_deploy(dr, &ev);
+	*todo_status = out.todo_status;
 	buf_free(&out.b);
 	free(operator);
 	return status;
@@ -403,10 +451,32 @@ out:
 }
 
 int
+cmd_run_parts(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, struct inv_host ***hosts,
+    struct bundle **b, char **stored)
+{
+	json_t *sha = json_object_get(json_object_get(jr->plan, "release"), "sha256");
+
+	if (!json_is_string(sha)) {
+		cmd_error("%s: run %s is a %s without a release to push: run it again instead", cmdname, jr->id,
+		    json_string_value(json_object_get(jr->plan, "kind")) ?: "run");
+		return EXIT_USAGE;
+	}
+	*hosts = xcalloc(jr->nhosts + 1, sizeof(**hosts));
+	for (size_t i = 0; i < jr->nhosts; i++) {
+		(*hosts)[i] = inventory_find(ctx->inv, jr->hosts[i].host);
+		if ((*hosts)[i] == NULL || (*hosts)[i]->implicit) {
+			cmd_error("%s: run %s names terminal '%s', which the inventory '%s' no longer has", cmdname,
+			    jr->id, jr->hosts[i].host, ctx->inv->path);
+			return EXIT_USAGE;
+		}
+	}
+	return cmd_stored_bundle(ctx, cmdname, json_string_value(sha), b, stored);
+}
+
+int
 cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struct journal_run **jr,
     struct inv_host ***hosts, struct bundle **b, char **stored)
 {
-	json_t *rel, *sha;
 	char *cause = NULL;
 	int rc;
 
@@ -417,21 +487,141 @@ cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struc
 		free(cause);
 		return EXIT_USAGE;
 	}
-	rel = json_object_get((*jr)->plan, "release");
-	sha = json_object_get(rel, "sha256");
-	if (!json_is_string(sha)) {
-		cmd_error("%s: run %s is a %s without a release to push: run it again instead", cmdname, run_id,
-		    json_string_value(json_object_get((*jr)->plan, "kind")) ?: "run");
-		return EXIT_USAGE;
-	}
-	*hosts = xcalloc((*jr)->nhosts + 1, sizeof(**hosts));
-	for (size_t i = 0; i < (*jr)->nhosts; i++) {
-		(*hosts)[i] = inventory_find(ctx->inv, (*jr)->hosts[i].host);
-		if ((*hosts)[i] == NULL || (*hosts)[i]->implicit) {
-			cmd_error("%s: run %s names terminal '%s', which the inventory '%s' no longer has", cmdname,
-			    run_id, (*jr)->hosts[i].host, ctx->inv->path);
-			return EXIT_USAGE;
+	return cmd_run_parts(ctx, cmdname, *jr, hosts, b, stored);
+}
+
+/*
+ * resume: each terminal's wave from the plan, and the terminals to deploy again: all but those that
+ * ended failed or rolled back.  Returns the number of waves.
+ */
+static int
+cmd_resume_waves(const struct journal_run *jr, struct inv_host **hosts, bool *todo, int *wave_of)
+{
+	json_t *waves = json_object_get(jr->plan, "waves");
+	int nw = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1, first = nw - 1;
+
+	for (size_t i = 0; i < jr->nhosts; i++) {
+		const char *st = jr->hosts[i].state;
+
+		/* Ended for good: failed or rolled back stay so (retry is for those). */
+		todo[i] = strcmp(st, "failed") != 0 && strcmp(st, "rolled-back") != 0;
+		for (size_t w = 0; w < json_array_size(waves); w++) {
+			json_t *list = json_array_get(waves, w);
+
+			for (size_t k = 0; k < json_array_size(list); k++)
+				if (strcmp(json_string_value(json_array_get(list, k)) ?: "", hosts[i]->name) == 0)
+					wave_of[i] = (int)w;
 		}
 	}
-	return cmd_stored_bundle(ctx, cmdname, json_string_value(sha), b, stored);
+	/*
+	 * Waves whose terminals had all ended before are done: their terminals are confirmed with the first
+	 * wave that still has work (or the last), so a run paused after wave N (or killed later) does not
+	 * pause again after a wave it had already finished.
+	 */
+	for (int w = 0; w < nw && first == nw - 1; w++) {
+		for (size_t i = 0; i < jr->nhosts; i++) {
+			if (wave_of[i] == w && todo[i] && strcmp(jr->hosts[i].state, "done") != 0) {
+				first = w;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < jr->nhosts; i++)
+		if (wave_of[i] < first)
+			wave_of[i] = first;
+	return nw;
+}
+
+/* retry --all: the terminals still to do, in one wave, with the run's rate and deadline and no
+ * thresholds (its waves are behind it); retried in-process for retry_for at most. */
+static size_t
+cmd_pickup_plan(const struct journal_run *jr, struct run_spec *dr, bool *todo, long retry_for)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < jr->nhosts; i++)
+		k += todo[i] = journal_state_to_do(jr->hosts[i].state);
+	dr->waves = NULL;
+	memset(&dr->max_fail, 0, sizeof(dr->max_fail));
+	memset(&dr->max_unreachable, 0, sizeof(dr->max_unreachable));
+	dr->min_sample = 0;
+	dr->soak_s = 0;
+	dr->pause_after_wave = false;
+	dr->at = 0;
+	dr->nwaves = 1;
+	dr->pickup = k;
+	dr->retry_until = 0;
+	if (retry_for > 0)
+		dr->retry_until = time(NULL) + retry_for < dr->until ? time(NULL) + retry_for : dr->until;
+	return k;
+}
+
+int
+cmd_run_continue(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, bool pickup,
+    long retry_for, bool dry_run, bool json, int *todo_status)
+{
+	struct inv_host **hosts = NULL;
+	struct deploy_target *targets = NULL;
+	struct bundle *b = NULL;
+	struct run_spec dr;
+	char *stored = NULL, *signer = NULL;
+	size_t n = jr->nhosts;
+	bool *todo = xcalloc(n ? n : 1, sizeof(*todo));
+	int *wave_of = xcalloc(n ? n : 1, sizeof(*wave_of));
+	int rc;
+
+	*todo_status = EXIT_OK;
+	if ((rc = cmd_run_parts(ctx, cmdname, jr, &hosts, &b, &stored)) != 0 ||
+	    (rc = cmd_release_signature(ctx, cmdname, b, NULL, NULL, &signer)) != 0 ||
+	    (rc = cmd_deploy_targets(ctx, cmdname, hosts, n, b, stored, !cmd_plan_option(jr->plan, "no_delta"),
+	    cmd_plan_option(jr->plan, "hardlink"), &targets)) != 0) {
+		*todo_status = rc;
+		goto out;
+	}
+	memset(&dr, 0, sizeof(dr));
+	run_spec_from_plan(&dr, jr->plan);
+	dr.kind = json_string_value(json_object_get(jr->plan, "kind")) ?: "push";
+	dr.run_id = jr->id;
+	dr.resumes = jr->id;
+	dr.selection = json_string_value(json_object_get(jr->plan, "selection"));
+	dr.command = json_string_value(json_object_get(jr->plan, "command"));
+	run_spec_release(&dr, b);
+	dr.hosts = hosts;
+	dr.n = n;
+	dr.targets = targets;
+	dr.todo = todo;
+	dr.wave_of = wave_of;
+	dr.prior = jr->hosts;
+	dr.signer = signer;
+	dr.dry_run = dry_run;
+	if (dr.parallel <= 0)
+		dr.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);
+	if (pickup) {
+		char **names = xcalloc(n + 1, sizeof(*names)), *list;
+		size_t k = cmd_pickup_plan(jr, &dr, todo, retry_for);
+
+		for (size_t i = 0, j = 0; i < n; i++)
+			if (todo[i])
+				names[j++] = hosts[i]->name;
+		list = report_hostlist(names, k);
+		if (!json)
+			cmd_error("%s: run %s: picking up %zu terminal%s still to do: %s", cmdname, jr->id, k,
+			    k == 1 ? "" : "s", list);
+		free(list);
+		free(names);
+	} else {
+		dr.nwaves = cmd_resume_waves(jr, hosts, todo, wave_of);
+		if (!json)
+			cmd_error("resuming run %s (%s): %s", jr->id, jr->status, b->id);
+	}
+	rc = cmd_deploy_run_todo(ctx, &dr, json, todo_status);
+out:
+	targets_free(targets, n);
+	bundle_free(b);
+	free(stored);
+	free(signer);
+	free(hosts);
+	free(todo);
+	free(wave_of);
+	return rc;
 }

@@ -132,6 +132,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "waves", required_argument, NULL, 'W' },
 		{ "max-fail", required_argument, NULL, 'F' + 256 },
 		{ "max-unreachable", required_argument, NULL, 'U' },
+		{ "min-sample", required_argument, NULL, CMD_OPT_MIN_SAMPLE },
+		{ "rate", required_argument, NULL, CMD_OPT_RATE },
+		{ "soak", required_argument, NULL, CMD_OPT_SOAK },
 		{ "pause-after-wave", no_argument, NULL, 'P' },
 		{ "rollback-on-halt", no_argument, NULL, 'R' },
 		{ "ignore-window", no_argument, NULL, 'I' },
@@ -282,8 +285,9 @@ out:
 const struct cmd_entry cmd_push_entry = {
 	.name = "push",
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
-	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
-	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
+	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--min-sample N] [--rate N/min]\n"
+	    "       [--soak DURATION] [--pause-after-wave] [--rollback-on-halt] [--at TIME]\n"
+	    "       [--retry-for DURATION] [--until TIME|DURATION] [--ignore-window]\n"
 	    "       [--no-delta | --hardlink] [--sign KEY] [--shard K/N] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =

@@ -66,7 +66,8 @@ run_hist_result(const struct host_result *r, struct hist_result *hr)
 	hr->duration_ms = r->duration_ms;
 }
 
-void
+/* A journalled threshold back into an amount: a number, "N%", or null (no limit). */
+static void
 run_plan_amount(const json_t *j, struct rollout_amount *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -77,14 +78,27 @@ run_plan_amount(const json_t *j, struct rollout_amount *a)
 		rollout_parse_amount(json_string_value(j), a);
 }
 
-static char *
-run_limit_text(const struct rollout_amount *a)
+void
+run_spec_from_plan(struct run_spec *s, const json_t *plan)
 {
-	if (!a->set)
-		return xstrdup("(no limit)");
-	if (a->pct)
-		return xasprintf("%ld%% of them (rounded down)", a->value);
-	return xasprintf("%ld", a->value);
+	const json_t *opt = json_object_get(plan, "options");
+
+	s->waves = json_string_value(json_object_get(plan, "waves_spec"));
+	run_plan_amount(json_object_get(opt, "max_fail"), &s->max_fail);
+	run_plan_amount(json_object_get(opt, "max_unreachable"), &s->max_unreachable);
+	s->min_sample = (size_t)json_integer_value(json_object_get(opt, "min_sample"));
+	s->rate = json_string_value(json_object_get(opt, "rate"));
+	s->rate_ms = (long)json_integer_value(json_object_get(opt, "rate_ms"));
+	s->soak_s = (long)json_integer_value(json_object_get(opt, "soak"));
+	s->retry_until = (time_t)json_integer_value(json_object_get(opt, "retry_until"));
+	s->until = (time_t)json_integer_value(json_object_get(opt, "until"));
+	s->rollback_on_halt = json_is_true(json_object_get(opt, "rollback_on_halt"));
+	s->ignore_window = json_is_true(json_object_get(opt, "ignore_window"));
+	s->pause_after_wave = json_is_true(json_object_get(opt, "pause_after_wave"));
+	s->parallel = (int)json_integer_value(json_object_get(opt, "parallel"));
+	s->no_delta = json_is_true(json_object_get(opt, "no_delta"));
+	s->hardlink = json_is_true(json_object_get(opt, "hardlink"));
+	s->at = (time_t)json_integer_value(json_object_get(plan, "at"));
 }
 
 /* The plan as the journal keeps it: enough for `show`, `resume` and `retry` to need nothing else. */
@@ -122,7 +136,12 @@ run_plan_json(const struct run_spec *s, const struct rollout *ro)
 	opt = json_object();
 	json_object_set_new(opt, "max_fail", run_amount_json(&ro->max_fail));
 	json_object_set_new(opt, "max_unreachable", run_amount_json(&ro->max_unreachable));
+	json_object_set_new(opt, "min_sample", ro->min_sample ? json_integer((json_int_t)ro->min_sample) : json_null());
+	json_object_set_new(opt, "rate", s->rate ? json_string(s->rate) : json_null());
+	json_object_set_new(opt, "rate_ms", ro->rate_ms ? json_integer(ro->rate_ms) : json_null());
+	json_object_set_new(opt, "soak", ro->soak_s ? json_integer(ro->soak_s) : json_null());
 	json_object_set_new(opt, "retry_until", ro->retry_until ? json_integer((json_int_t)ro->retry_until) : json_null());
+	json_object_set_new(opt, "until", ro->until ? json_integer((json_int_t)ro->until) : json_null());
 	json_object_set_new(opt, "rollback_on_halt", json_boolean(ro->rollback_on_halt));
 	json_object_set_new(opt, "ignore_window", json_boolean(ro->ignore_window));
 	json_object_set_new(opt, "pause_after_wave", json_boolean(ro->pause_after_wave));
@@ -148,7 +167,12 @@ run_setup(const struct run_spec *s, const struct run_events *ev, struct rollout 
 	ro->todo = s->todo;    /* borrowed when set: see run_deploy's out */
 	ro->max_fail = s->max_fail;
 	ro->max_unreachable = s->max_unreachable;
+	ro->min_sample = s->min_sample;
+	ro->rate_ms = s->rate_ms;
+	ro->soak_s = s->soak_s;
 	ro->retry_until = s->retry_until;
+	ro->until = s->until;
+	ro->prior = s->todo != NULL ? s->prior : NULL;
 	ro->pause_after_wave = s->pause_after_wave;
 	ro->rollback_on_halt = s->rollback_on_halt;
 	ro->ignore_window = s->ignore_window;
@@ -166,7 +190,7 @@ run_setup(const struct run_spec *s, const struct run_events *ev, struct rollout 
 		ro->nwaves = s->nwaves;
 		return 0;
 	}
-	return rollout_plan(ro, s->wave_amounts, s->nwave_amounts, cause);
+	return rollout_plan(ro, s->wave_plan, cause);
 }
 
 /* Journal first, so a controller killed from here on leaves a resumable run.  0, or -1 with *cause. */
@@ -176,8 +200,16 @@ run_journal_open(const struct run_spec *s, const struct rollout *ro, struct jour
 	json_t *plan;
 	int rc;
 
-	if (s->resumes != NULL)
-		return journal_reopen(s->state_dir, s->run_id, jn, cause);
+	if (s->resumes != NULL) {
+		if (journal_reopen(s->state_dir, s->run_id, jn, cause) != 0)
+			return -1;
+		if (s->pickup > 0) {
+			plan = json_pack("{s:I}", "terminals", (json_int_t)s->pickup);
+			journal_event(*jn, "pickup", plan);
+			json_decref(plan);
+		}
+		return 0;
+	}
 	plan = run_plan_json(s, ro);
 	rc = journal_create(s->state_dir, s->run_id, plan, jn, cause);
 	json_decref(plan);
@@ -300,45 +332,94 @@ out:
 	return rc;
 }
 
-/* Every terminal the run left failed, delayed or rolled back, with the release it still runs, to the
- * on_failure hook. */
+/* One terminal of an alarm: where it stands, what it still runs and what it should (new reference). */
+static json_t *
+run_alarm_terminal(const char *host, const char *state, const char *step, const char *error, const char *running,
+    const char *wanted)
+{
+	json_t *t = json_object();
+
+	json_object_set_new(t, "host", json_string(host));
+	json_object_set_new(t, "state", json_string(state));
+	json_object_set_new(t, "step", step ? json_string(step) : json_null());
+	json_object_set_new(t, "error", error ? json_string(error) : json_null());
+	json_object_set_new(t, "running", running && *running ? json_string(running) : json_null());
+	json_object_set_new(t, "wanted", wanted ? json_string(wanted) : json_null());
+	return t;
+}
+
+/* The run and its terminals (terms: stolen) to the on_failure hook, when there are any. */
+static void
+run_alarm_send(const char *on_failure, json_t *run, json_t *terms, const struct run_events *ev)
+{
+	char *text, *warning = NULL;
+
+	if (json_array_size(terms) == 0 || on_failure == NULL) {
+		json_decref(terms);
+		return;
+	}
+	json_object_set_new(run, "terminals", terms);
+	text = json_dumps(run, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (text != NULL && alarm_run(on_failure, text, &warning) != 0)
+		run_error(ev, "warning: %s", warning);
+	free(warning);
+	free(text);
+}
+
+/*
+ * Every terminal the run left failed, delayed or rolled back, with the release it still runs, to the
+ * on_failure hook.  A run that stays open is still working on its delayed terminals: only the failed
+ * ones; a pick-up (retry --all) tells only about the terminals it picked up.
+ */
 static void
 run_alarm(const struct run_spec *s, const struct run_events *ev, const struct rollout *ro, const char *line,
-    const struct hist_state *states)
+    const struct hist_state *states, bool open)
 {
-	json_t *terms = json_array(), *alarm;
-	char *text, *warning = NULL;
+	json_t *terms = json_array(), *run;
 
 	for (size_t i = 0; i < s->n; i++) {
 		enum host_state st = ro->results[i].state;
 		const struct deploy_outcome *o = &ro->outcomes[i];
-		json_t *t;
 
-		if (st == HS_OK || st == HS_SKIPPED)
+		if (st == HS_OK || st == HS_SKIPPED || (open && rollout_retryable(st)) ||
+		    (s->pickup > 0 && s->todo != NULL && !s->todo[i]))
 			continue;
-		t = json_object();
-		json_object_set_new(t, "host", json_string(s->hosts[i]->name));
-		json_object_set_new(t, "state", json_string(host_state_name(st)));
-		json_object_set_new(t, "step", ro->results[i].step ? json_string(ro->results[i].step) : json_null());
-		json_object_set_new(t, "error", ro->results[i].error ? json_string(ro->results[i].error) : json_null());
-		json_object_set_new(t, "running", o->previous && *o->previous ? json_string(o->previous) :
-		    states[i].current ? json_string(states[i].current) : json_null());
-		json_object_set_new(t, "wanted", json_string(s->targets[i].id));
-		json_array_append_new(terms, t);
+		json_array_append_new(terms, run_alarm_terminal(s->hosts[i]->name, host_state_name(st), ro->results[i].step,
+		    ro->results[i].error, o->previous && *o->previous ? o->previous : states[i].current, s->targets[i].id));
 	}
-	if (json_array_size(terms) == 0 || s->on_failure == NULL) {
-		json_decref(terms);
-		return;
-	}
-	alarm = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "run", s->run_id, "kind", s->kind,
-	    "component", s->component, "summary", line, "operator", s->operator, "halted", ro->halted,
-	    "terminals", terms);
-	text = json_dumps(alarm, JSON_INDENT(1));
-	if (text != NULL && alarm_run(s->on_failure, text, &warning) != 0)
-		run_error(ev, "warning: %s", warning);
-	free(warning);
-	free(text);
-	json_decref(alarm);
+	run = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "run", s->run_id, "kind", s->kind, "component", s->component,
+	    "summary", line, "operator", s->operator, "halted", ro->halted);
+	run_alarm_send(s->on_failure, run, terms, ev);
+	json_decref(run);
+}
+
+/* Does the run stay open: its deadline ahead, and some terminal still to do? */
+static bool
+run_still_open(const struct run_spec *s, const struct rollout *ro)
+{
+	if (s->until <= time(NULL))
+		return false;
+	for (size_t i = 0; i < s->n; i++)
+		if (rollout_retryable(ro->results[i].state))
+			return true;
+	return false;
+}
+
+/* How the run ended, for its journal: interrupted, halted, open, expired (its deadline passed with
+ * terminals missing) or done. */
+static const char *
+run_result(const struct run_spec *s, const struct rollout *ro, const struct run_end *end)
+{
+	if (*s->cancel)
+		return "interrupted";
+	if (ro->halted)
+		return "halted";
+	if (end->open)
+		return "open";
+	for (size_t i = 0; i < s->n; i++)
+		if (ro->results[i].state == HS_EXPIRED)
+			return "expired";
+	return "done";
 }
 
 int
@@ -349,7 +430,7 @@ run_deploy(const struct run_spec *s, const struct run_events *ev)
 	struct hist_state *states = xcalloc(s->n ? s->n : 1, sizeof(*states));
 	struct journal *jn = NULL;
 	struct run_end end;
-	char *line = NULL, *cause = NULL, host[256];
+	char *line = NULL, *cause = NULL, *text, host[256];
 	uint64_t sent = 0;
 	json_t *end_ev = NULL;
 	int status;
@@ -359,16 +440,10 @@ run_deploy(const struct run_spec *s, const struct run_events *ev)
 		status = 2;
 		goto out;
 	}
-	if (s->waves != NULL && ev->plan != NULL) {
-		char *mf = run_limit_text(&s->max_fail), *mu = run_limit_text(&s->max_unreachable);
-		char *text = xasprintf("%d wave%s (%s); after each wave the run halts when failed > %s or unreachable > %s, "
-		    "counted over all terminals started so far", ro.nwaves, ro.nwaves == 1 ? "" : "s", s->waves, mf, mu);
-
+	if (ev->plan != NULL && (text = rollout_plan_text(&ro, s->waves, s->rate)) != NULL) {
 		/* Thresholds are said before the run, exactly as they are applied. */
 		ev->plan(ev->rollout.arg, text);
 		free(text);
-		free(mf);
-		free(mu);
 	}
 	if (!s->dry_run) {
 		if (run_journal_open(s, &ro, &jn, &cause) != 0) {
@@ -387,8 +462,6 @@ run_deploy(const struct run_spec *s, const struct run_events *ev)
 	status = rollout_run(&ro);
 	if (ev->progress != NULL)
 		ev->progress(NULL, ev->rollout.arg);
-	if (s->prior != NULL && s->todo != NULL)
-		status = rollout_merge_prior(&ro, s->prior, *s->cancel != 0);
 
 	for (size_t i = 0; i < s->n; i++) {
 		sent += ro.outcomes[i].bytes_sent;
@@ -399,6 +472,8 @@ run_deploy(const struct run_spec *s, const struct run_events *ev)
 	end.line = line;
 	end.bytes_sent = sent;
 	end.status = status;
+	end.todo_status = rollout_todo_status(&ro, *s->cancel != 0);
+	end.open = !s->dry_run && !ro.paused && !ro.halted && !*s->cancel && run_still_open(s, &ro);
 	if (ev->done != NULL)
 		ev->done(ev->rollout.arg, s, &ro, &end);
 
@@ -409,15 +484,14 @@ run_deploy(const struct run_spec *s, const struct run_events *ev)
 	 * The history commit first, the journal's end after it: a controller killed between the two leaves a
 	 * run that resume sees recorded already (and just closes), never an ended run without its commit.
 	 */
-	end_ev = json_pack("{s:s, s:i}", "result", *s->cancel ? "interrupted" : ro.halted ? "halted" : "done",
-	    "exit", status);
+	end_ev = json_pack("{s:s, s:i}", "result", run_result(s, &ro, &end), "exit", status);
 	if (run_record(s, ev, &ro, line, end_ev, states, &cause) != 0) {
 		run_error(ev, "warning: cannot record %s in the history: %s", s->kind, cause ? cause : "unknown error");
 		if (status == 0)
 			status = 1;
 	}
 	journal_event(jn, "end", end_ev);
-	run_alarm(s, ev, &ro, line, states);
+	run_alarm(s, ev, &ro, line, states, end.open);
 out:
 	journal_close(jn);
 	for (size_t i = 0; i < s->n; i++)
@@ -430,4 +504,101 @@ out:
 	free(cause);
 	free(line);
 	return status;
+}
+
+int
+run_expire(const char *state_dir, const char *on_failure, const struct journal_run *jr, const struct run_events *ev,
+    size_t *n, char **cause)
+{
+	struct hist_result *hr = xcalloc(jr->nhosts ? jr->nhosts : 1, sizeof(*hr));
+	const json_t *plan = jr->plan, *until = json_object_get(json_object_get(plan, "options"), "until");
+	struct journal *jn = NULL;
+	struct history *h = NULL;
+	struct hist_op op;
+	char *why = NULL, *line = NULL, *run_json = NULL, *list = NULL, when[64], commit[41];
+	char **names = xcalloc(jr->nhosts + 1, sizeof(*names));
+	time_t t = (time_t)json_integer_value(until);
+	struct tm tm;
+	json_t *end = NULL, *terms = json_array(), *run;
+	const char *component = json_string_value(json_object_get(plan, "component")) ?: "app";
+	const char *kind = json_string_value(json_object_get(plan, "kind")) ?: "push";
+	const char *wanted = json_string_value(json_object_get(json_object_get(plan, "release"), "id"));
+	int rc = -1;
+
+	*n = 0;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	why = xasprintf("not reached before the run's deadline %s", when);
+	if (journal_reopen(state_dir, jr->id, &jn, cause) != 0 || history_open(state_dir, &h, cause) != 0)
+		goto out;
+	for (size_t i = 0; i < jr->nhosts; i++) {
+		const struct journal_host *jh = &jr->hosts[i];
+
+		hr[i].host = jh->host;
+		hr[i].state = strcmp(jh->state, "done") == 0 ? "ok" : jh->state;
+		hr[i].step = jh->step;
+		hr[i].error = jh->error;
+		hr[i].exit_code = -1;
+		hr[i].duration_ms = -1;
+		if (strcmp(jh->state, "expired") != 0)
+			continue;
+		/* as journal_read sees it: expired by the deadline, not yet written down */
+		hr[i].step = "deadline";
+		hr[i].error = why;
+		journal_state(jn, jh->host, "expired", "deadline", why, -1);
+		names[(*n)++] = jh->host;
+		{
+			struct hist_state st;
+			int found = history_host_state(h, jh->host, component, &st, NULL);
+
+			json_array_append_new(terms, run_alarm_terminal(jh->host, "expired", "deadline", why,
+			    found == 0 ? st.current : NULL, wanted));
+			if (found == 0)
+				hist_state_free(&st);
+		}
+	}
+	list = report_hostlist(names, *n);
+	line = xasprintf("%s %s %s: %zu expired: %s (deadline %s)", kind, component,
+	    json_string_value(json_object_get(plan, "label")) ?: "", *n, *n > 0 ? list : "none", when);
+	end = json_pack("{s:s, s:i}", "result", "expired", "exit", 3);
+	if (journal_text(state_dir, jr->id, &run_json, NULL) == 0) {
+		char *e = journal_event_text("end", end), *whole = xasprintf("%s%s", run_json, e);
+
+		free(run_json);
+		run_json = whole;
+		free(e);
+	}
+	memset(&op, 0, sizeof(op));
+	op.kind = kind;
+	op.run_id = jr->id;
+	op.summary = line;
+	op.component = component;
+	op.command = "retry --all (the run's deadline passed)";
+	op.selection = json_string_value(json_object_get(plan, "selection"));
+	op.run_json = run_json;
+	op.results = hr;
+	op.nresults = jr->nhosts;
+	rc = 0;
+	if (history_record(h, &op, commit, cause) != 0)
+		rc = -1;
+	else if (ev->recorded != NULL)
+		ev->recorded(ev->rollout.arg, h);
+	journal_event(jn, "end", end);
+	run = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "run", jr->id, "kind", kind, "component", component,
+	    "summary", line, "operator", json_string_value(json_object_get(plan, "operator")) ?: "", "halted", 0);
+	run_alarm_send(on_failure, run, terms, ev);
+	terms = NULL;
+	json_decref(run);
+out:
+	json_decref(terms);
+	history_close(h);
+	journal_close(jn);
+	json_decref(end);
+	free(names);
+	free(list);
+	free(line);
+	free(run_json);
+	free(why);
+	free(hr);
+	return rc;
 }

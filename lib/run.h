@@ -40,10 +40,14 @@ struct run_spec {
 	bool dry_run;
 	/* rollout (lib/rollout.h) */
 	const char *waves;              /* as given, or NULL: one wave */
-	const struct rollout_amount *wave_amounts;
-	size_t nwave_amounts;
+	const struct rollout_waves *wave_plan;   /* parsed waves, or NULL */
 	struct rollout_amount max_fail, max_unreachable;
+	size_t min_sample;              /* --min-sample: percentages apply from this many started */
+	const char *rate;               /* --rate as given ("30/min"), or NULL */
+	long rate_ms;                   /* ... as the time between two new terminals (0: no limit) */
+	long soak_s;                    /* --soak after each wave but the last (0: none) */
 	time_t retry_until;             /* 0 = no retries */
+	time_t until;                   /* --until: the run stays open until then (0: it ends with its process) */
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
 	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
@@ -54,6 +58,7 @@ struct run_spec {
 	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
 	const struct journal_host *prior;  /* resume: each host's journalled state (for those not to do again) */
 	int nwaves;
+	size_t pickup;                  /* retry --all: an open run goes on for this many terminals (journalled) */
 	/* the controller's side */
 	const char *state_dir;          /* runs/ and history/ are there */
 	const char *inventory_path;     /* for the plan */
@@ -68,6 +73,8 @@ struct run_end {
 	const char *line;               /* "push app 1.4.2-... to all: 38 ok, 2 failed; HALTED: ..." */
 	uint64_t bytes_sent;
 	int status;                     /* the exit status */
+	int todo_status;                /* the same over the terminals this session did (todo) */
+	bool open;                      /* it ended open: --until is ahead and terminals are still to do */
 };
 
 /* What the run says as it goes; called on the main thread, each may be NULL; arg is rollout.arg. */
@@ -97,13 +104,28 @@ struct run_events {
  */
 int run_deploy(const struct run_spec *s, const struct run_events *ev);
 
+/*
+ * retry --all, once an open run's deadline has passed: its terminals still to do (journal_state_to_do)
+ * are expired.  Journalled (each terminal, then the run's end: "expired", exit 3), recorded as one
+ * history commit with every terminal's result (no terminal's state changes), and told to on_failure
+ * (NULL: no alarm) with what each still runs.  *n: how many expired.
+ * 0, or -1 with *cause (the journal could not be reopened: another controller has it, or the run is
+ * gone; or the history commit failed, a warning: the journal is written by then).
+ */
+struct journal_run;
+int run_expire(const char *state_dir, const char *on_failure, const struct journal_run *jr,
+    const struct run_events *ev, size_t *n, char **cause);
 /* A push of bundle b: component, label, release id, manifest and SHA-256 from it (borrowed). */
 void run_spec_release(struct run_spec *s, const struct bundle *b);
 /* One terminal's result as the history records it (strings borrowed from r). */
 struct hist_result;
 void run_hist_result(const struct host_result *r, struct hist_result *hr);
-/* A journalled threshold back into an amount: a number, "N%", or null (no limit). */
+/*
+ * A journalled run's rollout options back into s (waves text, thresholds, min-sample, rate, soak,
+ * retries, deadline, windows, pauses, parallel, delta) from its plan (the first line of the journal);
+ * strings borrowed from plan.  s->parallel stays 0 when the plan has none.
+ */
 struct json_t;
-void run_plan_amount(const struct json_t *j, struct rollout_amount *a);
+void run_spec_from_plan(struct run_spec *s, const struct json_t *plan);
 
 #endif
