@@ -264,6 +264,22 @@ run_summary_line(const struct run_spec *s, const struct rollout *ro)
 	return line;
 }
 
+/* The journal's text as the history keeps it: ending the way the journal will (end_ev), which gets
+ * that line only after the commit.  NULL when it cannot be read (caller frees). */
+static char *
+run_journal_ended(const char *state_dir, const char *run_id, json_t *end_ev)
+{
+	char *text = NULL, *end, *whole;
+
+	if (journal_text(state_dir, run_id, &text, NULL) != 0)
+		return NULL;
+	end = journal_event_text("end", end_ev);
+	whole = xasprintf("%s%s", text, end);
+	free(text);
+	free(end);
+	return whole;
+}
+
 /*
  * The history commit: every terminal's result and, for those this run did, its new state (into
  * states, parallel to the hosts); the journal's text with the end it will get.  0, or -1 with *cause.
@@ -294,14 +310,7 @@ run_record(const struct run_spec *s, const struct run_events *ev, const struct r
 			hr[i].new_state = &states[i];
 		hist_state_free(&old);
 	}
-	if (journal_text(s->state_dir, s->run_id, &run_json, NULL) == 0) {
-		/* the history's copy of the journal ends the way the journal will */
-		char *end = journal_event_text("end", end_ev), *whole = xasprintf("%s%s", run_json, end);
-
-		free(run_json);
-		run_json = whole;
-		free(end);
-	}
+	run_json = run_journal_ended(s->state_dir, s->run_id, end_ev);
 	memset(&op, 0, sizeof(op));
 	op.kind = s->kind;
 	op.run_id = s->run_id;
@@ -561,13 +570,7 @@ run_expire(const char *state_dir, const char *on_failure, const struct journal_r
 	line = xasprintf("%s %s %s: %zu expired: %s (deadline %s)", kind, component,
 	    json_string_value(json_object_get(plan, "label")) ?: "", *n, *n > 0 ? list : "none", when);
 	end = json_pack("{s:s, s:i}", "result", "expired", "exit", 3);
-	if (journal_text(state_dir, jr->id, &run_json, NULL) == 0) {
-		char *e = journal_event_text("end", end), *whole = xasprintf("%s%s", run_json, e);
-
-		free(run_json);
-		run_json = whole;
-		free(e);
-	}
+	run_json = run_journal_ended(state_dir, jr->id, end);
 	memset(&op, 0, sizeof(op));
 	op.kind = kind;
 	op.run_id = jr->id;
