@@ -14,19 +14,27 @@
 #include "../lib/journal.h"
 #include "cmd.h"
 
-/* Is the run already in the history (it finished; only its journal's end is missing)? */
+/*
+ * Is the run's last session already in the history (it finished; only its journal's end is missing)?
+ * The history keeps the journal as it was at the commit, with the end it was about to get: the journal
+ * as it is now must be the start of that copy.  A run recorded before (an open run, then a pick-up
+ * killed mid-way) has more in its journal than the history's copy: not recorded.
+ */
 static bool
 resume_recorded(struct cmd_ctx *ctx, const char *run_id)
 {
 	struct history *h = NULL;
-	char *cause = NULL;
-	int rc = 0;
+	char *cause = NULL, *recorded = NULL, *now = NULL;
+	bool rc = false;
 
-	if (history_open(ctx->inv->state_dir, &h, &cause) == 0)
-		rc = history_has_run(h, run_id, &cause);
+	if (history_open(ctx->inv->state_dir, &h, &cause) == 0 && history_run_text(h, run_id, &recorded, &cause) == 0 &&
+	    journal_text(ctx->inv->state_dir, run_id, &now, &cause) == 0)
+		rc = strncmp(recorded, now, strlen(now)) == 0;
 	history_close(h);
+	free(recorded);
+	free(now);
 	free(cause);
-	return rc == 1;
+	return rc;
 }
 
 int cmd_resume(struct cmd_ctx *ctx, int argc, char **argv);

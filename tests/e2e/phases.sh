@@ -220,6 +220,35 @@ t_check until_alone_expires_exit_3 expect_exit 3 fl push "$T/rel" --version 8.0 
 term_start t08 || fail expire_restart "t08 did not come back"
 
 # ---------------------------------------------------------------------------------------------
+# A pick-up killed mid-way (SIGKILL while t09 installs) leaves the run interrupted, although the run
+# was recorded once before: resume finishes it, it is not taken for a run already recorded.
+fleet_stop_one "$FLEET" t09
+t_rel v11
+t_check killed_pickup_setup expect_exit 3 fl push "$T/rel" --version 11.0 -l t09,t10 --until 10m --retry-for 2s \
+    -o connect_timeout=1 --json
+krun=$(sj .run)
+V11=$(hj t10 .release)
+term_start t09 || fail killed_pickup_restart "t09 did not come back"
+"$FLEETCTL" -i "$INV" retry --all -o 'install=sleep 5' >"$T/pickup.out" 2>&1 </dev/null &
+kpid=$!
+i=0
+until [ "$(show_json "$krun" '.hosts[] | select(.host == "t09") | .state')" = sent ] || [ "$i" -ge 150 ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+kill -KILL "$kpid" 2>/dev/null
+wait "$kpid" 2>/dev/null
+[ "$(run_status "$krun")" = interrupted ] && pass killed_pickup_interrupted || fail killed_pickup_interrupted "status $(run_status "$krun")"
+t_check killed_pickup_resume_exit_0 expect_exit 0 fl resume "$krun"
+if printf '%s\n' "$T_OUT" | grep -q 'nothing to resume'; then
+	fail killed_pickup_resumed "taken for a recorded run: $(printf '%s\n' "$T_OUT" | tail -n 1)"
+else
+	pass killed_pickup_resumed
+fi
+[ "$(link t09)" = "releases/$V11" ] && [ "$(run_status "$krun")" = done ] && pass killed_pickup_finished ||
+    fail killed_pickup_finished "t09 $(link t09), status $(run_status "$krun")"
+
+# ---------------------------------------------------------------------------------------------
 # resume keeps the options: paused after wave 1 (no TTY), then resumed with the same waves, rate,
 # soak and min-sample, said again before it goes on.
 t_rel v9
