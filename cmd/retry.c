@@ -38,7 +38,7 @@ retry_recorded(void *arg, struct history *h)
 	cmd_history_push(arg, h);
 }
 
-/* An expired run's terminals still to do: written down as expired (journal and history). */
+/* An expired run's terminals still to do: written down as expired (journal, history, alarm). */
 static int
 retry_expire(struct cmd_ctx *ctx, const struct journal_run *jr, bool dry_run, bool json, size_t *n)
 {
