@@ -9,7 +9,7 @@
 
 #include "../lib/executor.h"
 #include "../lib/inventory.h"
-#include "../lib/rollout.h"
+#include "../lib/run.h"
 
 /* Exit status, stable for CI (documented in fleetctl(1)). */
 enum {
@@ -94,47 +94,10 @@ char *cmd_run_id(void);
  * selection, each host's result.  Hosts' state files are left as they are.  A failure to record is
  * printed as a warning; returns 0 or -1.
  */
-/* One terminal's result as the history records it (strings borrowed from r). */
-struct hist_result;
-void cmd_hist_result(const struct host_result *r, struct hist_result *hr);
 int cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const char *selection,
     const char *component, const struct host_result *results, size_t n, const char *summary);
 
-/* push, rollback, resume and retry, once each terminal's target is known (cmd/deploy_run.c). */
-struct deploy_target;
-struct journal_host;
-struct cmd_deploy {
-	const char *kind;               /* "push" or "rollback" */
-	const char *run_id;
-	const char *component;
-	const char *label;              /* what, for the summary: "1.4.2-3fa9c2d1e0ab", "to previous" */
-	const char *selection;
-	const char *command;            /* for the history body */
-	const char *release_id, *release_manifest, *release_sha256;   /* push: stored in the history */
-	struct inv_host **hosts;
-	size_t n;
-	struct deploy_target *targets;  /* parallel to hosts */
-	bool *todo;                     /* parallel, or NULL = all: resume skips terminals already finished */
-	int parallel;
-	bool dry_run, json, interactive;
-	/* rollout (lib/rollout.h) */
-	const char *waves;              /* as given, or NULL: one wave */
-	const struct rollout_amount *wave_amounts;
-	size_t nwave_amounts;
-	struct rollout_amount max_fail, max_unreachable;
-	time_t retry_until;             /* 0 = no retries */
-	bool pause_after_wave, rollback_on_halt, ignore_window;
-	bool no_delta;                  /* push --no-delta: the full bundle to every terminal */
-	bool hardlink;                  /* push --hardlink: a delta reuses files by hard link */
-	bool no_relay;                  /* --no-relay: straight to every terminal, none through its relay */
-	const char *signer;             /* the key that signed the release (verified), or NULL */
-	const char *shard;              /* push --shard K/N, or NULL */
-	time_t at;                      /* --at, for the record; 0 = now */
-	const char *resumes;            /* set when resuming this run id (its journal exists) */
-	const int *wave_of;             /* resume: each host's wave from the plan (else from wave_amounts) */
-	const struct journal_host *prior;  /* resume: each host's journalled state (for those not to do again) */
-	int nwaves;
-};
+/* push, rollback, resume and retry (cmd/deploy_run.c). */
 struct bundle;
 /* Each terminal's deploy target for bundle b (stored at `stored`), with its keep list from the history
  * and, when delta, the delta against the releases the history says it holds (one per set of bases).
@@ -154,41 +117,77 @@ struct json_t;
 bool cmd_plan_option(const struct json_t *plan, const char *name);
 struct journal_run;
 /* A journalled run, its terminals (in plan order, from the current inventory) and its stored bundle.
- * 0 or an exit status (message printed); the caller frees what was set. */
+ * 0 or an exit status (message printed); the caller frees what was set.  cmd_run_parts: the same for a
+ * run already read. */
 int cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struct journal_run **jr,
     struct inv_host ***hosts, struct bundle **b, char **stored);
+int cmd_run_parts(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, struct inv_host ***hosts,
+    struct bundle **b, char **stored);
+/*
+ * Go on with the journalled run jr under its own id, its bundle checked again (signature too) and its
+ * options from its plan.  Resume (pickup false): every terminal that did not end failed or rolled back,
+ * in the plan's remaining waves, with its thresholds.  Pick up (retry --all, pickup true): the
+ * terminals it still has to do (delayed, unreachable, busy, locked), in one wave with the run's rate
+ * and deadline, no thresholds, retried in-process for retry_for at most.  Returns the run's exit
+ * status; *todo_status that over the terminals this session did.
+ */
+int cmd_run_continue(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, bool pickup,
+    long retry_for, bool dry_run, bool json, int *todo_status);
 /* The stored bundle with this sha256, checked again.  0 or an exit status (message printed). */
 int cmd_stored_bundle(struct cmd_ctx *ctx, const char *cmdname, const char *sha256, struct bundle **b, char **stored);
-/* Run, report, record, alarm.  Returns the exit status. */
-int cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr);
+/* Run dr (lib/run: its controller's side filled from ctx here) and show it as text, or as JSON lines.
+ * Returns the exit status. */
+int cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json);
+/* The same, and the exit status over the terminals this session did (those of dr->todo). */
+int cmd_deploy_run_todo(struct cmd_ctx *ctx, struct run_spec *dr, bool json, int *todo_status);
 /* The rollout options push (and retry) take, parsed in cmd/common.c. */
 struct cmd_rollout_opts {
 	char *waves;
-	struct rollout_amount *amounts;
-	size_t namounts;
+	struct rollout_waves plan;
 	struct rollout_amount max_fail, max_unreachable;
+	long min_sample;
+	char *rate;
+	long rate_ms, soak;
 	bool pause_after_wave, rollback_on_halt, ignore_window;
 	time_t at, until;
-	long retry_for;
+	long retry_for, until_for;   /* seconds after the start */
+};
+/* The option codes of the rollout options without a letter of their own (push, retry). */
+enum {
+	CMD_OPT_RATE = 1100,
+	CMD_OPT_SOAK,
+	CMD_OPT_MIN_SAMPLE,
 };
 #define CMD_ROLLOUT_HELP \
-	"      --waves LIST    cumulative waves, e.g. 1,10%,50%,100% (the last wave takes the rest)\n" \
-	"      --max-fail N|P% halt when failed (incl. rolled back) > N, or > P% of the terminals started\n" \
-	"                      so far (rounded down); checked after each wave (default with --waves: 0)\n" \
+	"      --waves LIST    cumulative waves, e.g. 1,10%,50%,100% (the last wave takes the rest), or\n" \
+	"                      exp:START,xFACTOR: START terminals, then each wave FACTOR times the one\n" \
+	"                      before (exp:1,x2 on 10 terminals: 1, 2, 4, 3)\n" \
+	"      --max-fail N|P% halt when failed (failed installs and health checks, incl. rolled back) > N,\n" \
+	"                      or > P% of the terminals started so far (rounded down); checked after each\n" \
+	"                      wave (default with --waves: 0).  Unreachable terminals never count here\n" \
 	"      --max-unreachable N|P%  the same for unreachable terminals, counted apart (default: no limit)\n" \
+	"      --min-sample N  a percentage limit applies only once N terminals have been started\n" \
+	"      --rate N/min    start at most N new terminals a minute, across waves (also N/s, N/h)\n" \
+	"      --soak D        after each wave but the last, wait D (90s, 10m, 2h), then run `health` again on\n" \
+	"                      the wave's terminals; one that fails is switched back and counts as failed\n" \
 	"      --pause-after-wave  wait for Enter after each wave (without a TTY: stop; `fleetctl resume RUN`)\n" \
 	"      --rollback-on-halt  when the run halts, put its updated terminals back on their previous release\n" \
 	"      --at TIME       start at HH:MM (today or tomorrow) or an ISO 8601 time; the plan is recorded now\n" \
 	"      --retry-for D   retry unreachable and busy terminals (backoff 2s..60s) for D after the start\n" \
-	"      --until TIME    the same, until TIME; what is still missing then ends `delayed`\n" \
+	"      --until TIME|D  the run's deadline: a time (HH:MM, 2026-12-01, 2026-12-01T06:00) or a duration\n" \
+	"                      after the start (3d); retried until then (or only for --retry-for, and the run\n" \
+	"                      stays open: `fleetctl retry --all` picks up its delayed terminals until the\n" \
+	"                      deadline); what is still missing then ends `expired`\n" \
 	"      --ignore-window touch terminals outside their maintenance window (recorded in the history)\n"
 /* Handle a rollout option: 1 handled, 0 not one, -1 bad (message printed). */
 int cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, const char *arg);
-/* Check the combination (defaults: --max-fail 0 with --waves).  0 / -1 (message printed). */
+/* Check the combination (defaults: --max-fail 0 with --waves; --soak needs --waves; --retry-for ends
+ * before --until).  0 / -1 (message printed). */
 int cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname);
-void cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr);
+void cmd_rollout_apply(const struct cmd_rollout_opts *o, struct run_spec *dr);
 void cmd_rollout_opts_free(struct cmd_rollout_opts *o);
-/* "HH:MM" (next such time), "YYYY-MM-DDTHH:MM[:SS][Z]" or "YYYY-MM-DD HH:MM" (local unless Z).  0 / -1. */
+/* "HH:MM" (next such time), "YYYY-MM-DDTHH:MM[:SS][Z]", "YYYY-MM-DD HH:MM" or "YYYY-MM-DD" (its start),
+ * local unless Z.  0 / -1. */
 int cmd_parse_time(const char *s, time_t now, time_t *out);
 
 /* "user@host" of whoever runs fleetctl (caller frees). */

@@ -1,18 +1,20 @@
 /* common: what every command shares — the common options, inventory loading, selection, usage. */
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "../lib/rollout.h"
 #include <unistd.h>
 
 #include "../lib/bundle.h"
 #include "../lib/histsync.h"
 #include "../lib/history.h"
 #include "../lib/report.h"
+#include "../lib/rollout.h"
+#include "../lib/run.h"
 #include "../lib/select.h"
 #include "../lib/util.h"
 #include "cmd.h"
@@ -274,15 +276,21 @@ cmd_run_id(void)
 	return xasprintf("%s.%03ldZ-%06x", stamp, ts.tv_nsec / 1000000, rnd & 0xffffff);
 }
 
-void
-cmd_hist_result(const struct host_result *r, struct hist_result *hr)
+char *
+cmd_operator(void)
 {
-	hr->host = r->host->name;
-	hr->state = host_state_name(r->state);
-	hr->step = r->state == HS_OK ? NULL : r->step;
-	hr->error = r->error;
-	hr->exit_code = r->exit_code;
-	hr->duration_ms = r->duration_ms;
+	const char *user = getenv("USER");
+	struct passwd *pw;
+	char host[256];
+
+	if (user == NULL || *user == '\0') {
+		pw = getpwuid(getuid());
+		user = pw != NULL ? pw->pw_name : "unknown";
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return xasprintf("%s@%s", user, host);
 }
 
 int
@@ -295,9 +303,8 @@ cmd_record(struct cmd_ctx *ctx, const char *kind, const char *command, const cha
 	char commit[41], *cause = NULL, *run_id = cmd_run_id(), *line;
 	int rc = -1;
 
-	for (size_t i = 0; i < n; i++) {
-		cmd_hist_result(&results[i], &hr[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		run_hist_result(&results[i], &hr[i]);
 	line = xasprintf("%s '%s' on %s: %s", kind, command != NULL ? command : "",
 	    selection != NULL ? selection : "all", summary);
 	memset(&op, 0, sizeof(op));
@@ -362,6 +369,10 @@ cmd_parse_time(const char *s, time_t now, time_t *out)
 	end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
 	if (end == NULL)
 		end = strptime(s, "%Y-%m-%d %H:%M", &tm);
+	if (end == NULL && len == 10) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);   /* a day: from its start */
+	}
 	if (end == NULL)
 		return -1;
 	if (*end == ':') {
@@ -387,10 +398,9 @@ cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, con
 	switch (opt) {
 	case 'W':
 		free(o->waves);
-		free(o->amounts);
+		rollout_waves_free(&o->plan);
 		o->waves = xstrdup(arg);
-		o->amounts = NULL;
-		if (rollout_parse_waves(arg, &o->amounts, &o->namounts, &cause) != 0) {
+		if (rollout_parse_waves(arg, &o->plan, &cause) != 0) {
 			cmd_error("%s: %s", cmdname, cause);
 			free(cause);
 			return -1;
@@ -404,14 +414,42 @@ cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, con
 			return -1;
 		}
 		return 1;
+	case CMD_OPT_MIN_SAMPLE:
+		if (parse_long(arg, 1, 10000000, &o->min_sample) != 0) {
+			cmd_error("%s: --min-sample wants a number of terminals, not '%s'", cmdname, arg);
+			return -1;
+		}
+		return 1;
+	case CMD_OPT_RATE:
+		if (rollout_parse_rate(arg, &o->rate_ms) != 0) {
+			cmd_error("%s: --rate wants new terminals per time like 30/min, 2/s or 100/h, not '%s'", cmdname, arg);
+			return -1;
+		}
+		free(o->rate);
+		o->rate = xstrdup(arg);
+		return 1;
+	case CMD_OPT_SOAK:
+		if (parse_duration(arg, &o->soak) != 0 || o->soak <= 0) {
+			cmd_error("%s: --soak wants a duration like 90s, 10m or 2h, not '%s'", cmdname, arg);
+			return -1;
+		}
+		return 1;
 	case 'P': o->pause_after_wave = true; return 1;
 	case 'R': o->rollback_on_halt = true; return 1;
 	case 'I': o->ignore_window = true; return 1;
 	case 'A':
+		if (cmd_parse_time(arg, time(NULL), &o->at) != 0) {
+			cmd_error("%s: --at wants HH:MM or an ISO 8601 time like 2026-11-27T02:30, not '%s'", cmdname, arg);
+			return -1;
+		}
+		return 1;
 	case 'Z':
-		if (cmd_parse_time(arg, time(NULL), opt == 'A' ? &o->at : &o->until) != 0) {
-			cmd_error("%s: --%s wants HH:MM or an ISO 8601 time like 2026-11-27T02:30, not '%s'", cmdname,
-			    opt == 'A' ? "at" : "until", arg);
+		o->until = 0;
+		o->until_for = 0;
+		if (cmd_parse_time(arg, time(NULL), &o->until) != 0 &&
+		    (parse_duration(arg, &o->until_for) != 0 || o->until_for <= 0)) {
+			cmd_error("%s: --until wants HH:MM, a date like 2026-12-01, an ISO 8601 time like 2026-11-27T02:30 "
+			    "or a duration like 36h or 3d, not '%s'", cmdname, arg);
 			return -1;
 		}
 		return 1;
@@ -426,50 +464,75 @@ cmd_rollout_option(struct cmd_rollout_opts *o, const char *cmdname, int opt, con
 	}
 }
 
+/* The start of the run: --at, or now. */
+static time_t
+cmd_rollout_start(const struct cmd_rollout_opts *o)
+{
+	return o->at > 0 ? o->at : time(NULL);
+}
+
+/* --until as a time: given, or the duration after the start; 0 when not given. */
+static time_t
+cmd_rollout_until(const struct cmd_rollout_opts *o)
+{
+	return o->until > 0 ? o->until : o->until_for > 0 ? cmd_rollout_start(o) + o->until_for : 0;
+}
+
 int
 cmd_rollout_finish(struct cmd_rollout_opts *o, const char *cmdname)
 {
-	if (o->retry_for > 0 && o->until > 0) {
-		cmd_error("%s: give --retry-for or --until, not both", cmdname);
-		return -1;
-	}
+	time_t start = cmd_rollout_start(o), until = cmd_rollout_until(o);
+
 	if ((o->pause_after_wave || o->max_fail.set || o->max_unreachable.set) && o->waves == NULL) {
 		/* thresholds are checked after each wave: without --waves the one wave is the whole run */
 		o->waves = xstrdup("100%");
-		rollout_parse_waves(o->waves, &o->amounts, &o->namounts, NULL);
+		rollout_parse_waves(o->waves, &o->plan, NULL);
 	}
 	if (o->waves != NULL && !o->max_fail.set) {
 		o->max_fail.set = true;
 		o->max_fail.value = 0;
 	}
-	if (o->until > 0 && o->until <= (o->at > 0 ? o->at : time(NULL))) {
+	if (o->soak > 0 && o->waves == NULL) {
+		cmd_error("%s: --soak waits between waves: give --waves too", cmdname);
+		return -1;
+	}
+	if (until > 0 && until <= start) {
 		cmd_error("%s: --until is not after the start", cmdname);
+		return -1;
+	}
+	if (o->retry_for > 0 && until > 0 && start + o->retry_for > until) {
+		cmd_error("%s: --retry-for goes past --until (the run's deadline)", cmdname);
 		return -1;
 	}
 	return 0;
 }
 
 void
-cmd_rollout_apply(const struct cmd_rollout_opts *o, struct cmd_deploy *dr)
+cmd_rollout_apply(const struct cmd_rollout_opts *o, struct run_spec *dr)
 {
-	time_t start = o->at > 0 ? o->at : time(NULL);
+	time_t until = cmd_rollout_until(o);
 
 	dr->waves = o->waves;
-	dr->wave_amounts = o->amounts;
-	dr->nwave_amounts = o->namounts;
+	dr->wave_plan = &o->plan;
 	dr->max_fail = o->max_fail;
 	dr->max_unreachable = o->max_unreachable;
+	dr->min_sample = (size_t)o->min_sample;
+	dr->rate = o->rate;
+	dr->rate_ms = o->rate_ms;
+	dr->soak_s = o->soak;
 	dr->pause_after_wave = o->pause_after_wave;
 	dr->rollback_on_halt = o->rollback_on_halt;
 	dr->ignore_window = o->ignore_window;
 	dr->at = o->at;
-	dr->retry_until = o->until > 0 ? o->until : o->retry_for > 0 ? start + o->retry_for : 0;
+	dr->until = until;
+	dr->retry_until = o->retry_for > 0 ? cmd_rollout_start(o) + o->retry_for : until;
 }
 
 void
 cmd_rollout_opts_free(struct cmd_rollout_opts *o)
 {
 	free(o->waves);
-	free(o->amounts);
+	free(o->rate);
+	rollout_waves_free(&o->plan);
 	memset(o, 0, sizeof(*o));
 }

@@ -1,64 +1,115 @@
 /*
- * deploy_run: what push, rollback, resume and retry share once each terminal's target is known —
- * journal the plan, run the rollout (waves, thresholds, retries) with the deploy job, report each
- * terminal, record the run with every terminal's new state as one history commit, raise the alarm.
+ * deploy_run: what push, rollback, resume and retry share — loading a journalled run, its stored bundle
+ * and signature, each terminal's target — and how a deploy run (lib/run) looks: the plan line, waves,
+ * retries and pauses, each terminal, the summary, as text or JSON.
  */
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/alarm.h"
 #include "../lib/bundle.h"
 #include "../lib/deploy.h"
 #include "../lib/sign.h"
-#include "../lib/history.h"
 #include "../lib/inventory.h"
 #include "../lib/journal.h"
 #include "../lib/report.h"
-#include "../lib/rollout.h"
+#include "../lib/run.h"
 #include "../lib/targets.h"
-#include "../lib/termlock.h"
 #include "cmd.h"
+
+/* What the printing callbacks need. */
+struct deploy_run_out {
+	struct cmd_ctx *ctx;
+	const struct run_spec *spec;
+	bool json, interactive;
+	int todo_status;
+	struct buf b;
+};
 
 static void
 deploy_run_progress(const struct executor_progress *p, void *arg)
 {
 	(void)arg;
-	report_progress(p, STDERR_FILENO);
+	if (p != NULL)
+		report_progress(p, STDERR_FILENO);
+	else
+		report_progress_clear(STDERR_FILENO);
+}
+
+static void
+deploy_run_plan(void *arg, const char *text)
+{
+	const struct deploy_run_out *o = arg;
+
+	if (!o->json)
+		cmd_error("%s", text);
+}
+
+static void
+deploy_run_error(void *arg, const char *msg)
+{
+	(void)arg;
+	cmd_error("%s", msg);
+}
+
+static void
+deploy_run_wait(void *arg, time_t at, long left)
+{
+	const struct deploy_run_out *o = arg;
+
+	if (o->json)
+		return;
+	if (left < 0) {
+		char when[64];
+		struct tm tm;
+
+		localtime_r(&at, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+		cmd_error("run %s planned for %s; waiting (Ctrl-C to stop; `fleetctl resume %s` starts it later)",
+		    o->spec->run_id, when, o->spec->run_id);
+	} else if (o->ctx->stderr_tty && left > 0) {
+		char cd[96];
+		int len = snprintf(cd, sizeof(cd), "\rstarting in %ldh%02ldm%02lds\033[K", left / 3600, left / 60 % 60,
+		    left % 60);
+
+		if (write(STDERR_FILENO, cd, (size_t)len) < 0) {
+			/* nowhere to show it */
+		}
+	} else if (o->ctx->stderr_tty)
+		report_progress_clear(STDERR_FILENO);
 }
 
 static void
 deploy_run_wave_start(void *arg, int wave, int nwaves, size_t count)
 {
-	const struct cmd_deploy *dr = arg;
+	const struct deploy_run_out *out = arg;
 
-	if (!dr->json && nwaves > 1)
+	if (!out->json && nwaves > 1)
 		cmd_error("wave %d/%d: %zu terminal%s", wave, nwaves, count, count == 1 ? "" : "s");
 }
 
 static void
 deploy_run_wave_end(void *arg, int wave, size_t ok, size_t failed, size_t unreachable, bool halted, const char *why)
 {
-	const struct cmd_deploy *dr = arg;
+	const struct deploy_run_out *out = arg;
 
-	if (dr->json)
+	if (out->json)
 		return;
 	if (halted)
 		cmd_error("wave %d: HALTED: %s (so far %zu ok, %zu failed, %zu unreachable)", wave, why, ok, failed,
 		    unreachable);
-	else if (dr->waves != NULL)
+	else if (out->spec->waves != NULL)
 		cmd_error("wave %d done: so far %zu ok, %zu failed, %zu unreachable", wave, ok, failed, unreachable);
 }
 
 static void
 deploy_run_retry(void *arg, size_t count, long wait_ms)
 {
-	const struct cmd_deploy *dr = arg;
+	const struct deploy_run_out *out = arg;
 
-	if (!dr->json)
+	if (!out->json)
 		cmd_error("retrying %zu terminal%s in %.0f s", count, count == 1 ? "" : "s", (double)wait_ms / 1000.0);
 }
 
@@ -66,15 +117,15 @@ deploy_run_retry(void *arg, size_t count, long wait_ms)
 static bool
 deploy_run_pause(void *arg, int wave)
 {
-	const struct cmd_deploy *dr = arg;
+	const struct deploy_run_out *out = arg;
 	char line[64];
 
-	if (!dr->interactive) {
-		cmd_error("paused after wave %d: run `fleetctl resume %s` to go on", wave, dr->run_id);
+	if (!out->interactive) {
+		cmd_error("paused after wave %d: run `fleetctl resume %s` to go on", wave, out->spec->run_id);
 		return false;
 	}
 	cmd_error("paused after wave %d: press Enter to go on, or type q and Enter to stop (resume later with "
-	    "`fleetctl resume %s`)", wave, dr->run_id);
+	    "`fleetctl resume %s`)", wave, out->spec->run_id);
 	if (fgets(line, sizeof(line), stdin) == NULL || line[0] == 'q')
 		return false;
 	return true;
@@ -153,395 +204,142 @@ deploy_run_json(const struct host_result *r, const struct deploy_target *t, cons
 	return j;
 }
 
-char *
-cmd_operator(void)
+static void
+deploy_run_one(void *arg, const struct run_spec *s, const struct rollout *ro, size_t i)
 {
-	const char *user = getenv("USER");
-	struct passwd *pw;
-	char host[256];
+	struct deploy_run_out *o = arg;
 
-	if (user == NULL || *user == '\0') {
-		pw = getpwuid(getuid());
-		user = pw != NULL ? pw->pw_name : "unknown";
-	}
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	return xasprintf("%s@%s", user, host);
-}
+	if (s->pickup > 0 && s->todo != NULL && !s->todo[i])
+		return;   /* retry --all: the terminals it picked up; the summary counts the others */
+	if (o->json) {
+		json_t *j = deploy_run_json(&ro->results[i], &s->targets[i], &ro->outcomes[i]);
 
-static json_t *
-deploy_run_amount(const struct rollout_amount *a)
-{
-	if (!a->set)
-		return json_null();
-	if (a->pct) {
-		char *s = xasprintf("%ld%%", a->value);
-		json_t *j = json_string(s);
-
-		free(s);
-		return j;
-	}
-	return json_integer(a->value);
-}
-
-static char *
-deploy_run_limit_text(const struct rollout_amount *a)
-{
-	if (!a->set)
-		return xstrdup("(no limit)");
-	if (a->pct)
-		return xasprintf("%ld%% of them (rounded down)", a->value);
-	return xasprintf("%ld", a->value);
-}
-
-/* The plan as the journal keeps it: enough for `show`, `resume` and `retry` to need nothing else. */
-static json_t *
-deploy_run_plan(const struct cmd_ctx *ctx, const struct cmd_deploy *dr, const struct rollout *ro,
-    const char *operator)
-{
-	json_t *plan = json_object(), *hosts = json_array(), *waves = json_array(), *rel = json_object(), *opt;
-
-	for (size_t i = 0; i < dr->n; i++)
-		json_array_append_new(hosts, json_string(dr->hosts[i]->name));
-	for (int w = 0; w < ro->nwaves; w++) {
-		json_t *list = json_array();
-
-		for (size_t i = 0; i < dr->n; i++)
-			if (ro->wave_of[i] == w)
-				json_array_append_new(list, json_string(dr->hosts[i]->name));
-		json_array_append_new(waves, list);
-	}
-	json_object_set_new(plan, "kind", json_string(dr->kind));
-	json_object_set_new(plan, "operator", json_string(operator));
-	json_object_set_new(plan, "component", json_string(dr->component));
-	json_object_set_new(plan, "label", json_string(dr->label));
-	json_object_set_new(plan, "selection", dr->selection ? json_string(dr->selection) : json_null());
-	json_object_set_new(plan, "shard", dr->shard ? json_string(dr->shard) : json_null());
-	json_object_set_new(plan, "command", dr->command ? json_string(dr->command) : json_null());
-	if (dr->release_id != NULL) {
-		json_object_set_new(rel, "id", json_string(dr->release_id));
-		json_object_set_new(rel, "sha256", json_string(dr->release_sha256));
-		json_object_set_new(plan, "release", rel);
-	} else
-		json_decref(rel);
-	json_object_set_new(plan, "hosts", hosts);
-	json_object_set_new(plan, "waves", waves);
-	json_object_set_new(plan, "waves_spec", dr->waves ? json_string(dr->waves) : json_null());
-	opt = json_object();
-	json_object_set_new(opt, "max_fail", deploy_run_amount(&ro->max_fail));
-	json_object_set_new(opt, "max_unreachable", deploy_run_amount(&ro->max_unreachable));
-	json_object_set_new(opt, "retry_until", ro->retry_until ? json_integer((json_int_t)ro->retry_until) : json_null());
-	json_object_set_new(opt, "rollback_on_halt", json_boolean(ro->rollback_on_halt));
-	json_object_set_new(opt, "ignore_window", json_boolean(ro->ignore_window));
-	json_object_set_new(opt, "pause_after_wave", json_boolean(ro->pause_after_wave));
-	json_object_set_new(opt, "parallel", json_integer(dr->parallel));
-	json_object_set_new(opt, "no_delta", json_boolean(dr->no_delta));
-	json_object_set_new(opt, "hardlink", json_boolean(dr->hardlink));
-	json_object_set_new(opt, "no_relay", json_boolean(dr->no_relay));
-	json_object_set_new(plan, "options", opt);
-	json_object_set_new(plan, "at", dr->at ? json_integer((json_int_t)dr->at) : json_null());
-	json_object_set_new(plan, "resumes", dr->resumes ? json_string(dr->resumes) : json_null());
-	json_object_set_new(plan, "inventory", json_string(ctx->inv->path));
-	return plan;
-}
-
-int
-cmd_deploy_run(struct cmd_ctx *ctx, const struct cmd_deploy *dr)
-{
-	struct rollout ro;
-	struct termlock_info me;
-	struct hist_result *hr = xcalloc(dr->n ? dr->n : 1, sizeof(*hr));
-	struct hist_state *states = xcalloc(dr->n ? dr->n : 1, sizeof(*states));
-	struct history *h = NULL;
-	struct journal *jn = NULL;
-	struct hist_op op;
-	struct buf b;
-	char *summary = NULL, *line = NULL, *cause = NULL, *operator = cmd_operator(), *run_json = NULL, *extra = NULL;
-	char host[256], commit[41];
-	uint64_t sent = 0, relayed = 0;
-	size_t alarms = 0;
-	json_t *alarm = NULL, *terms = NULL, *end_ev = NULL;
-	int status;
-
-	memset(&ro, 0, sizeof(ro));
-	memset(&me, 0, sizeof(me));
-	buf_init(&b, 0);
-	ro.hosts = dr->hosts;
-	ro.n = dr->n;
-	ro.targets = dr->targets;
-	ro.todo = dr->todo;    /* borrowed when set: see out */
-	ro.max_fail = dr->max_fail;
-	ro.max_unreachable = dr->max_unreachable;
-	ro.retry_until = dr->retry_until;
-	ro.pause_after_wave = dr->pause_after_wave;
-	ro.rollback_on_halt = dr->rollback_on_halt;
-	ro.ignore_window = dr->ignore_window;
-	ro.dry_run = dr->dry_run;
-	ro.no_relay = dr->no_relay;
-	ro.eo.parallel = dr->parallel;
-	ro.eo.cancel = ctx->interrupted;
-	ro.eo.accept_new_host_keys = ctx->accept_new_host_keys;
-	if (ctx->stderr_tty && !dr->json)
-		ro.eo.progress = deploy_run_progress;
-	ro.ev.wave_start = deploy_run_wave_start;
-	ro.ev.wave_end = deploy_run_wave_end;
-	ro.ev.retry = deploy_run_retry;
-	ro.ev.pause = deploy_run_pause;
-	ro.ev.arg = (void *)dr;
-	if (dr->wave_of != NULL) {
-		/* resuming: the waves the plan made */
-		ro.wave_of = xcalloc(dr->n ? dr->n : 1, sizeof(*ro.wave_of));
-		memcpy(ro.wave_of, dr->wave_of, dr->n * sizeof(*ro.wave_of));
-		ro.nwaves = dr->nwaves;
-	} else if (rollout_plan(&ro, dr->wave_amounts, dr->nwave_amounts, &cause) != 0) {
-		cmd_error("%s: %s", dr->kind, cause);
-		status = EXIT_USAGE;
-		goto out;
-	}
-	if (dr->waves != NULL && !dr->json) {
-		char *mf = deploy_run_limit_text(&dr->max_fail), *mu = deploy_run_limit_text(&dr->max_unreachable);
-
-		/* Thresholds are said before the run, exactly as they are applied. */
-		cmd_error("%d wave%s (%s); after each wave the run halts when failed > %s or unreachable > %s, "
-		    "counted over all terminals started so far", ro.nwaves, ro.nwaves == 1 ? "" : "s", dr->waves, mf, mu);
-		free(mf);
-		free(mu);
-	}
-
-	if (!dr->dry_run) {
-		json_t *plan;
-
-		/* Journal first, so a controller killed from here on leaves a resumable run. */
-		if (dr->resumes != NULL) {
-			if (journal_reopen(ctx->inv->state_dir, dr->run_id, &jn, &cause) != 0) {
-				cmd_error("%s: %s", dr->kind, cause);
-				status = EXIT_FAILED;
-				goto out;
-			}
-		} else {
-			plan = deploy_run_plan(ctx, dr, &ro, operator);
-			if (journal_create(ctx->inv->state_dir, dr->run_id, plan, &jn, &cause) != 0) {
-				json_decref(plan);
-				cmd_error("%s: %s", dr->kind, cause);
-				status = EXIT_FAILED;
-				goto out;
-			}
-			json_decref(plan);
-		}
-		ro.journal = jn;
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		me.run_id = (char *)dr->run_id;
-		me.operator = operator;
-		me.controller = host;
-		me.kind = (char *)dr->kind;
-		me.pid = (long)getpid();
-		me.time = (long long)time(NULL);
-		/* Stale after the run's own deadline: its retries, plus a generous bound on one deploy. */
-		me.deadline = me.time + 4 * 3600 + (dr->retry_until > me.time ? dr->retry_until - me.time : 0);
-		ro.lock = &me;
-	}
-	if (dr->at > time(NULL) && !dr->dry_run) {
-		/* Scheduled: the plan is journalled (planned by whom, for when); wait for the time. */
-		char when[64];
-		struct tm tm;
-
-		localtime_r(&dr->at, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
-		if (!dr->json)
-			cmd_error("run %s planned for %s; waiting (Ctrl-C to stop; `fleetctl resume %s` starts it later)",
-			    dr->run_id, when, dr->run_id);
-		while (!*ctx->interrupted && time(NULL) < dr->at) {
-			long left = (long)(dr->at - time(NULL));
-
-			if (ctx->stderr_tty && !dr->json) {
-				char cd[96];
-				int len = snprintf(cd, sizeof(cd), "\rstarting in %ldh%02ldm%02lds\033[K", left / 3600,
-				    left / 60 % 60, left % 60);
-
-				if (write(STDERR_FILENO, cd, (size_t)len) < 0) {
-					/* nowhere to show it */
-				}
-			}
-			sleep(1);
-		}
-		if (ctx->stderr_tty && !dr->json)
-			report_progress_clear(STDERR_FILENO);
-		if (*ctx->interrupted) {
-			status = EXIT_INTERRUPTED;
-			goto out;
-		}
-	}
-	status = rollout_run(&ro);
-	if (ro.eo.progress != NULL)
-		report_progress_clear(STDERR_FILENO);
-	if (dr->prior != NULL && dr->todo != NULL)
-		status = rollout_merge_prior(&ro, dr->prior, *ctx->interrupted != 0);
-
-	summary = report_summary(ro.results, dr->n);
-	for (size_t i = 0; i < dr->n; i++) {
-		/* what left this controller: a relay's terminals got theirs from the relay's cache */
-		if (ro.outcomes[i].relay != NULL) {
-			sent += ro.outcomes[i].bytes_staged;
-			relayed += ro.outcomes[i].bytes_sent;
-		} else
-			sent += ro.outcomes[i].bytes_sent;
-		if (dr->json) {
-			json_t *j = deploy_run_json(&ro.results[i], &dr->targets[i], &ro.outcomes[i]);
-
-			json_object_set_new(j, "wave", json_integer(ro.wave_of[i] + 1));
-			report_json_line(j, STDOUT_FILENO);
-			json_decref(j);
-		} else {
-			deploy_run_human(&ro.results[i], &dr->targets[i], &ro.outcomes[i], &b);
-			report_flush(&b, ro.results[i].state == HS_OK ? STDOUT_FILENO : STDERR_FILENO);
-		}
-	}
-	line = xasprintf("%s%s %s %s %s %s%s%s: %s%s%s", dr->dry_run ? "dry run: " : "", dr->kind, dr->component,
-	    dr->label, strcmp(dr->kind, "rollback") == 0 ? "on" : "to", dr->selection != NULL ? dr->selection : "all",
-	    dr->shard != NULL ? ", shard " : "", dr->shard != NULL ? dr->shard : "", summary, ro.halted ? "; HALTED: " : ro.paused ? "; paused" : "", ro.halted ? ro.halt_reason : "");
-	if (dr->json) {
-		json_t *j = report_json_summary(ro.results, dr->n, status);
-
-		json_object_set_new(j, "run", json_string(dr->run_id));
-		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)sent));
-		json_object_set_new(j, "bytes_relayed", json_integer((json_int_t)relayed));
-		json_object_set_new(j, "dry_run", json_boolean(dr->dry_run));
-		json_object_set_new(j, "halted", json_boolean(ro.halted));
-		json_object_set_new(j, "paused", json_boolean(ro.paused));
+		json_object_set_new(j, "wave", json_integer(ro->wave_of[i] + 1));
 		report_json_line(j, STDOUT_FILENO);
 		json_decref(j);
 	} else {
-		char *bytes = report_bytes(sent), *fanned = report_bytes(relayed);
+		deploy_run_human(&ro->results[i], &s->targets[i], &ro->outcomes[i], &o->b);
+		report_flush(&o->b, ro->results[i].state == HS_OK ? STDOUT_FILENO : STDERR_FILENO);
+	}
+}
 
-		cmd_error("%s (%s %s%s%s%s, run %s)", line, bytes, dr->dry_run ? "would be sent" : "sent",
-		    relayed > 0 ? ", " : "", relayed > 0 ? fanned : "", relayed > 0 ? " from relays" : "", dr->run_id);
+static void
+deploy_run_done(void *arg, const struct run_spec *s, const struct rollout *ro, const struct run_end *end)
+{
+	struct deploy_run_out *o = arg;
+
+	if (o->json) {
+		json_t *j = report_json_summary(ro->results, s->n, end->status);
+
+		json_object_set_new(j, "run", json_string(s->run_id));
+		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)end->bytes_sent));
+		json_object_set_new(j, "bytes_relayed", json_integer((json_int_t)end->bytes_relayed));
+		json_object_set_new(j, "dry_run", json_boolean(s->dry_run));
+		json_object_set_new(j, "halted", json_boolean(ro->halted));
+		json_object_set_new(j, "paused", json_boolean(ro->paused));
+		json_object_set_new(j, "open", json_boolean(end->open));
+		json_object_set_new(j, "until", s->until > 0 ? json_integer((json_int_t)s->until) : json_null());
+		report_json_line(j, STDOUT_FILENO);
+		json_decref(j);
+	} else {
+		char *bytes = report_bytes(end->bytes_sent), *fanned = report_bytes(end->bytes_relayed);
+		bool relayed = end->bytes_relayed > 0;
+
+		cmd_error("%s (%s %s%s%s%s, run %s)", end->line, bytes, s->dry_run ? "would be sent" : "sent",
+		    relayed ? ", " : "", relayed ? fanned : "", relayed ? " from relays" : "", s->run_id);
 		free(bytes);
 		free(fanned);
-	}
+		if (end->open) {
+			char when[64];
+			struct tm tm;
 
-	/* A dry run changes nothing, so it records nothing; a paused run is recorded when it ends. */
-	if (dr->dry_run)
-		goto out;
-	if (ro.paused)
-		goto out;
-	/*
-	 * The history commit first, the journal's end after it: a controller killed between the two leaves a
-	 * run that resume sees recorded already (and just closes), never an ended run without its commit.
-	 */
-	end_ev = json_pack("{s:s, s:i}", "result", *ctx->interrupted ? "interrupted" : ro.halted ? "halted" : "done",
-	    "exit", status);
-	memset(&op, 0, sizeof(op));
-	if (history_open(ctx->inv->state_dir, &h, &cause) != 0)
-		goto record_failed;
-	for (size_t i = 0; i < dr->n; i++) {
-		struct hist_state old;
-
-		cmd_hist_result(&ro.results[i], &hr[i]);
-		hr[i].bytes = ro.results[i].state != HS_SKIPPED && ro.results[i].state != HS_PENDING;
-		hr[i].bytes_sent = ro.outcomes[i].bytes_sent;
-		hr[i].bytes_reused = ro.outcomes[i].bytes_reused;
-		hr[i].relay = ro.outcomes[i].relay;
-		hr[i].bytes_staged = ro.outcomes[i].bytes_staged;
-		if (history_host_state(h, dr->hosts[i]->name, dr->targets[i].component, &old, &cause) < 0)
-			goto record_failed;
-		if ((dr->todo == NULL || dr->todo[i]) &&
-		    deploy_next_state(&old, &dr->targets[i], &ro.outcomes[i], &ro.results[i], false, &states[i]) == 0)
-			hr[i].new_state = &states[i];
-		hist_state_free(&old);
+			localtime_r(&s->until, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", &tm);
+			cmd_error("run %s stays open until %s: `fleetctl retry --all` (from cron) picks up its delayed "
+			    "terminals until then", s->run_id, when);
+		}
 	}
-	if (journal_text(ctx->inv->state_dir, dr->run_id, &run_json, &cause) != 0) {
-		free(cause);
-		cause = NULL;
-	} else {
-		/* the history's copy of the journal ends the way the journal will */
-		char *end = journal_event_text("end", end_ev), *whole = xasprintf("%s%s", run_json, end);
+	o->todo_status = end->todo_status;
+}
 
-		free(run_json);
-		run_json = whole;
-		free(end);
-	}
-	op.kind = dr->kind;
-	op.run_id = dr->run_id;
-	op.summary = line;
-	op.component = dr->component;
-	op.command = dr->command;
-	op.selection = dr->selection;
-	op.release_id = dr->release_id;
-	op.release_manifest = dr->release_manifest;
-	op.release_sha256 = dr->release_sha256;
-	op.run_json = run_json;
-	extra = xasprintf("%s%s%s%s", dr->signer != NULL ? "Signed-by: " : "", dr->signer != NULL ? dr->signer : "",
-	    dr->signer != NULL && dr->ignore_window ? "\n" : "",
-	    dr->ignore_window ? "Ignore-window: yes (maintenance windows were overridden)" : "");
-	op.extra = *extra != '\0' ? extra : NULL;
-	op.results = hr;
-	op.nresults = dr->n;
-	if (history_record(h, &op, commit, &cause) != 0)
-		goto record_failed;
-	cmd_history_push(ctx, h);
-	goto alarm;
-record_failed:
-	cmd_error("warning: cannot record %s in the history: %s", dr->kind, cause ? cause : "unknown error");
-	if (status == EXIT_OK)
-		status = EXIT_FAILED;
-alarm:
-	if (jn != NULL)
-		journal_event(jn, "end", end_ev);
-	/* Every terminal the run left failed, delayed or rolled back, with the release it still runs. */
-	terms = json_array();
-	for (size_t i = 0; i < dr->n; i++) {
-		enum host_state s = ro.results[i].state;
-		json_t *t;
+static void
+deploy_run_recorded(void *arg, struct history *h)
+{
+	const struct deploy_run_out *o = arg;
 
-		if (s == HS_OK || s == HS_SKIPPED)
-			continue;
-		t = json_object();
-		json_object_set_new(t, "host", json_string(dr->hosts[i]->name));
-		json_object_set_new(t, "state", json_string(host_state_name(s)));
-		json_object_set_new(t, "step", ro.results[i].step ? json_string(ro.results[i].step) : json_null());
-		json_object_set_new(t, "error", ro.results[i].error ? json_string(ro.results[i].error) : json_null());
-		json_object_set_new(t, "running", ro.outcomes[i].previous && *ro.outcomes[i].previous ?
-		    json_string(ro.outcomes[i].previous) :
-		    states[i].current ? json_string(states[i].current) : json_null());
-		json_object_set_new(t, "wanted", json_string(dr->targets[i].id));
-		json_array_append_new(terms, t);
-		alarms++;
-	}
-	if (alarms > 0 && ctx->inv->on_failure != NULL) {
-		char *text, *warning = NULL;
+	cmd_history_push(o->ctx, h);
+}
 
-		alarm = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:O}", "run", dr->run_id, "kind", dr->kind,
-		    "component", dr->component, "summary", line, "operator", operator, "halted", ro.halted,
-		    "terminals", terms);
-		text = json_dumps(alarm, JSON_INDENT(1));
-		if (text != NULL && alarm_run(ctx->inv->on_failure, text, &warning) != 0)
-			cmd_error("warning: %s", warning);
-		free(warning);
-		free(text);
-	}
-out:
-	journal_close(jn);
-	history_close(h);
-	for (size_t i = 0; i < dr->n; i++)
-		hist_state_free(&states[i]);
-	if (dr->todo != NULL)
-		ro.todo = NULL;   /* the caller's */
-	rollout_free(&ro);
-	json_decref(alarm);
-	json_decref(terms);
-	json_decref(end_ev);
-	free(states);
-	free(hr);
-	free(cause);
-	free(line);
-	free(summary);
-	free(run_json);
-	free(extra);
+int
+cmd_deploy_run(struct cmd_ctx *ctx, struct run_spec *dr, bool json)
+{
+	int todo_status;
+
+	return cmd_deploy_run_todo(ctx, dr, json, &todo_status);
+}
+
+/* The rollout's soak: what it waits for, and what it found. */
+static void
+deploy_run_soak_start(void *arg, int wave, size_t count, long seconds)
+{
+	const struct deploy_run_out *out = arg;
+
+	if (!out->json)
+		cmd_error("wave %d: soaking %ld s before wave %d, then health again on %zu terminal%s", wave, seconds,
+		    wave + 1, count, count == 1 ? "" : "s");
+}
+
+static void
+deploy_run_soak_end(void *arg, int wave, size_t checked, size_t unhealthy)
+{
+	const struct deploy_run_out *out = arg;
+
+	if (!out->json)
+		cmd_error("wave %d: soak over: %zu of %zu terminal%s unhealthy", wave, unhealthy, checked,
+		    checked == 1 ? "" : "s");
+}
+
+int
+cmd_deploy_run_todo(struct cmd_ctx *ctx, struct run_spec *dr, bool json, int *todo_status)
+{
+	struct deploy_run_out out;
+	struct run_events ev;
+	char *operator = cmd_operator();
+	int status;
+
+	dr->state_dir = ctx->inv->state_dir;
+	dr->inventory_path = ctx->inv->path;
+	dr->on_failure = ctx->inv->on_failure;
+	dr->operator = operator;
+	dr->cancel = ctx->interrupted;
+	dr->accept_new_host_keys = ctx->accept_new_host_keys;
+	memset(&out, 0, sizeof(out));
+	out.ctx = ctx;
+	out.spec = dr;
+	out.json = json;
+	out.interactive = ctx->stdin_tty;
+	buf_init(&out.b, 0);
+	memset(&ev, 0, sizeof(ev));
+	ev.rollout.wave_start = deploy_run_wave_start;
+	ev.rollout.wave_end = deploy_run_wave_end;
+	ev.rollout.retry = deploy_run_retry;
+	ev.rollout.pause = deploy_run_pause;
+	ev.rollout.soak_start = deploy_run_soak_start;
+	ev.rollout.soak_end = deploy_run_soak_end;
+	ev.rollout.arg = &out;
+	if (ctx->stderr_tty && !json)
+		ev.progress = deploy_run_progress;
+	ev.plan = deploy_run_plan;
+	ev.wait = deploy_run_wait;
+	ev.host = deploy_run_one;
+	ev.done = deploy_run_done;
+	ev.recorded = deploy_run_recorded;
+	ev.error = deploy_run_error;
+	out.todo_status = EXIT_OK;
+	status = run_deploy(dr, &ev);
+	*todo_status = out.todo_status;
+	buf_free(&out.b);
 	free(operator);
-	buf_free(&b);
 	return status;
 }
 
@@ -666,10 +464,32 @@ out:
 }
 
 int
+cmd_run_parts(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, struct inv_host ***hosts,
+    struct bundle **b, char **stored)
+{
+	json_t *sha = json_object_get(json_object_get(jr->plan, "release"), "sha256");
+
+	if (!json_is_string(sha)) {
+		cmd_error("%s: run %s is a %s without a release to push: run it again instead", cmdname, jr->id,
+		    json_string_value(json_object_get(jr->plan, "kind")) ?: "run");
+		return EXIT_USAGE;
+	}
+	*hosts = xcalloc(jr->nhosts + 1, sizeof(**hosts));
+	for (size_t i = 0; i < jr->nhosts; i++) {
+		(*hosts)[i] = inventory_find(ctx->inv, jr->hosts[i].host);
+		if ((*hosts)[i] == NULL || (*hosts)[i]->implicit) {
+			cmd_error("%s: run %s names terminal '%s', which the inventory '%s' no longer has", cmdname,
+			    jr->id, jr->hosts[i].host, ctx->inv->path);
+			return EXIT_USAGE;
+		}
+	}
+	return cmd_stored_bundle(ctx, cmdname, json_string_value(sha), b, stored);
+}
+
+int
 cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struct journal_run **jr,
     struct inv_host ***hosts, struct bundle **b, char **stored)
 {
-	json_t *rel, *sha;
 	char *cause = NULL;
 	int rc;
 
@@ -680,21 +500,141 @@ cmd_run_load(struct cmd_ctx *ctx, const char *cmdname, const char *run_id, struc
 		free(cause);
 		return EXIT_USAGE;
 	}
-	rel = json_object_get((*jr)->plan, "release");
-	sha = json_object_get(rel, "sha256");
-	if (!json_is_string(sha)) {
-		cmd_error("%s: run %s is a %s without a release to push: run it again instead", cmdname, run_id,
-		    json_string_value(json_object_get((*jr)->plan, "kind")) ?: "run");
-		return EXIT_USAGE;
-	}
-	*hosts = xcalloc((*jr)->nhosts + 1, sizeof(**hosts));
-	for (size_t i = 0; i < (*jr)->nhosts; i++) {
-		(*hosts)[i] = inventory_find(ctx->inv, (*jr)->hosts[i].host);
-		if ((*hosts)[i] == NULL || (*hosts)[i]->implicit) {
-			cmd_error("%s: run %s names terminal '%s', which the inventory '%s' no longer has", cmdname,
-			    run_id, (*jr)->hosts[i].host, ctx->inv->path);
-			return EXIT_USAGE;
+	return cmd_run_parts(ctx, cmdname, *jr, hosts, b, stored);
+}
+
+/*
+ * resume: each terminal's wave from the plan, and the terminals to deploy again: all but those that
+ * ended failed or rolled back.  Returns the number of waves.
+ */
+static int
+cmd_resume_waves(const struct journal_run *jr, struct inv_host **hosts, bool *todo, int *wave_of)
+{
+	json_t *waves = json_object_get(jr->plan, "waves");
+	int nw = json_array_size(waves) > 0 ? (int)json_array_size(waves) : 1, first = nw - 1;
+
+	for (size_t i = 0; i < jr->nhosts; i++) {
+		const char *st = jr->hosts[i].state;
+
+		/* Ended for good: failed or rolled back stay so (retry is for those). */
+		todo[i] = strcmp(st, "failed") != 0 && strcmp(st, "rolled-back") != 0;
+		for (size_t w = 0; w < json_array_size(waves); w++) {
+			json_t *list = json_array_get(waves, w);
+
+			for (size_t k = 0; k < json_array_size(list); k++)
+				if (strcmp(json_string_value(json_array_get(list, k)) ?: "", hosts[i]->name) == 0)
+					wave_of[i] = (int)w;
 		}
 	}
-	return cmd_stored_bundle(ctx, cmdname, json_string_value(sha), b, stored);
+	/*
+	 * Waves whose terminals had all ended before are done: their terminals are confirmed with the first
+	 * wave that still has work (or the last), so a run paused after wave N (or killed later) does not
+	 * pause again after a wave it had already finished.
+	 */
+	for (int w = 0; w < nw && first == nw - 1; w++) {
+		for (size_t i = 0; i < jr->nhosts; i++) {
+			if (wave_of[i] == w && todo[i] && strcmp(jr->hosts[i].state, "done") != 0) {
+				first = w;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < jr->nhosts; i++)
+		if (wave_of[i] < first)
+			wave_of[i] = first;
+	return nw;
+}
+
+/* retry --all: the terminals still to do, in one wave, with the run's rate and deadline and no
+ * thresholds (its waves are behind it); retried in-process for retry_for at most. */
+static size_t
+cmd_pickup_plan(const struct journal_run *jr, struct run_spec *dr, bool *todo, long retry_for)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < jr->nhosts; i++)
+		k += todo[i] = journal_state_to_do(jr->hosts[i].state);
+	dr->waves = NULL;
+	memset(&dr->max_fail, 0, sizeof(dr->max_fail));
+	memset(&dr->max_unreachable, 0, sizeof(dr->max_unreachable));
+	dr->min_sample = 0;
+	dr->soak_s = 0;
+	dr->pause_after_wave = false;
+	dr->at = 0;
+	dr->nwaves = 1;
+	dr->pickup = k;
+	dr->retry_until = 0;
+	if (retry_for > 0)
+		dr->retry_until = time(NULL) + retry_for < dr->until ? time(NULL) + retry_for : dr->until;
+	return k;
+}
+
+int
+cmd_run_continue(struct cmd_ctx *ctx, const char *cmdname, const struct journal_run *jr, bool pickup,
+    long retry_for, bool dry_run, bool json, int *todo_status)
+{
+	struct inv_host **hosts = NULL;
+	struct deploy_target *targets = NULL;
+	struct bundle *b = NULL;
+	struct run_spec dr;
+	char *stored = NULL, *signer = NULL;
+	size_t n = jr->nhosts;
+	bool *todo = xcalloc(n ? n : 1, sizeof(*todo));
+	int *wave_of = xcalloc(n ? n : 1, sizeof(*wave_of));
+	int rc;
+
+	*todo_status = EXIT_OK;
+	if ((rc = cmd_run_parts(ctx, cmdname, jr, &hosts, &b, &stored)) != 0 ||
+	    (rc = cmd_release_signature(ctx, cmdname, b, NULL, NULL, &signer)) != 0 ||
+	    (rc = cmd_deploy_targets(ctx, cmdname, hosts, n, b, stored, !cmd_plan_option(jr->plan, "no_delta"),
+	    cmd_plan_option(jr->plan, "hardlink"), &targets)) != 0) {
+		*todo_status = rc;
+		goto out;
+	}
+	memset(&dr, 0, sizeof(dr));
+	run_spec_from_plan(&dr, jr->plan);
+	dr.kind = json_string_value(json_object_get(jr->plan, "kind")) ?: "push";
+	dr.run_id = jr->id;
+	dr.resumes = jr->id;
+	dr.selection = json_string_value(json_object_get(jr->plan, "selection"));
+	dr.command = json_string_value(json_object_get(jr->plan, "command"));
+	run_spec_release(&dr, b);
+	dr.hosts = hosts;
+	dr.n = n;
+	dr.targets = targets;
+	dr.todo = todo;
+	dr.wave_of = wave_of;
+	dr.prior = jr->hosts;
+	dr.signer = signer;
+	dr.dry_run = dry_run;
+	if (dr.parallel <= 0)
+		dr.parallel = (int)inv_get_long(hosts[0], INV_PARALLEL);
+	if (pickup) {
+		char **names = xcalloc(n + 1, sizeof(*names)), *list;
+		size_t k = cmd_pickup_plan(jr, &dr, todo, retry_for);
+
+		for (size_t i = 0, j = 0; i < n; i++)
+			if (todo[i])
+				names[j++] = hosts[i]->name;
+		list = report_hostlist(names, k);
+		if (!json)
+			cmd_error("%s: run %s: picking up %zu terminal%s still to do: %s", cmdname, jr->id, k,
+			    k == 1 ? "" : "s", list);
+		free(list);
+		free(names);
+	} else {
+		dr.nwaves = cmd_resume_waves(jr, hosts, todo, wave_of);
+		if (!json)
+			cmd_error("resuming run %s (%s): %s", jr->id, jr->status, b->id);
+	}
+	rc = cmd_deploy_run_todo(ctx, &dr, json, todo_status);
+out:
+	targets_free(targets, n);
+	bundle_free(b);
+	free(stored);
+	free(signer);
+	free(hosts);
+	free(todo);
+	free(wave_of);
+	return rc;
 }

@@ -141,8 +141,9 @@ lock_age(long long secs)
 	return xasprintf("%lldd%02lldh", secs / 86400, (secs % 86400) / 3600);
 }
 
-/* Has the run ended, by its journal on this controller (STATE_DIR/runs/ID.jsonl with an "end" line)?
- * Unknown (no journal, odd id) counts as not ended. */
+/* Has the run ended, by its journal on this controller (STATE_DIR/runs/ID.jsonl with an "end" line
+ * after its last "resume": an open run that `retry --all` goes on with has not)?  Unknown (no journal,
+ * odd id) counts as not ended. */
 static int
 lock_run_ended(const char *state_dir, const char *run_id)
 {
@@ -159,8 +160,14 @@ lock_run_ended(const char *state_dir, const char *run_id)
 	free(path);
 	if (f == NULL)
 		return 0;
-	while (!ended && getline(&line, &cap, f) > 0)
-		ended = strstr(line, "\"t\":\"end\"") != NULL;
+	while (getline(&line, &cap, f) > 0) {
+		static const char end[] = "{\"t\":\"end\"", resume[] = "{\"t\":\"resume\"";
+
+		if (strncmp(line, end, sizeof(end) - 1) == 0)
+			ended = 1;
+		else if (strncmp(line, resume, sizeof(resume) - 1) == 0)
+			ended = 0;
+	}
 	free(line);
 	fclose(f);
 	return ended;

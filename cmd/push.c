@@ -132,6 +132,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "waves", required_argument, NULL, 'W' },
 		{ "max-fail", required_argument, NULL, 'F' + 256 },
 		{ "max-unreachable", required_argument, NULL, 'U' },
+		{ "min-sample", required_argument, NULL, CMD_OPT_MIN_SAMPLE },
+		{ "rate", required_argument, NULL, CMD_OPT_RATE },
+		{ "soak", required_argument, NULL, CMD_OPT_SOAK },
 		{ "pause-after-wave", no_argument, NULL, 'P' },
 		{ "rollback-on-halt", no_argument, NULL, 'R' },
 		{ "ignore-window", no_argument, NULL, 'I' },
@@ -140,13 +143,13 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "until", required_argument, NULL, 'Z' },
 		{ "no-delta", no_argument, NULL, 'N' + 512 },
 		{ "hardlink", no_argument, NULL, 'H' + 512 },
+		{ "no-relay", no_argument, NULL, 'Y' + 512 },
 		{ "sign", required_argument, NULL, 'S' + 512 },
 		{ "shard", required_argument, NULL, 'K' + 512 },
-		{ "no-relay", no_argument, NULL, 'Y' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_rollout_opts ropt;
-	struct cmd_deploy dr;
+	struct run_spec dr;
 	struct deploy_target *targets = NULL;
 	struct inv_host **hosts = NULL;
 	struct bundle *b = NULL;
@@ -249,13 +252,9 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	memset(&dr, 0, sizeof(dr));
 	dr.kind = "push";
 	dr.run_id = run_id;
-	dr.component = b->component;
-	dr.label = b->id;
 	dr.selection = limit;
 	dr.command = command;
-	dr.release_id = b->id;
-	dr.release_manifest = b->manifest_text;
-	dr.release_sha256 = b->sha256;
+	run_spec_release(&dr, b);
 	dr.hosts = hosts;
 	dr.n = n;
 	dr.targets = targets;
@@ -266,13 +265,11 @@ cmd_push(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.no_relay = no_relay;
 	dr.signer = signer;
 	dr.shard = shard;
-	dr.json = json;
-	dr.interactive = ctx->stdin_tty;
 	cmd_rollout_apply(&ropt, &dr);
 	if (!json)
 		cmd_error("%s %s %s (%.1f MiB, %zu files) to %zu terminal%s", dry_run ? "dry run: push" : "pushing",
 		    b->component, b->id, (double)b->size / 1048576.0, b->nfiles, n, n == 1 ? "" : "s");
-	rc = cmd_deploy_run(ctx, &dr);
+	rc = cmd_deploy_run(ctx, &dr, json);
 	goto out;
 usage:
 	rc = EXIT_USAGE;
@@ -291,8 +288,9 @@ out:
 const struct cmd_entry cmd_push_entry = {
 	.name = "push",
 	.usage = "BUNDLE|DIR [--version V] [--component NAME] [--compress gzip|zstd|none] [-l SEL] [-p N]\n"
-	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--pause-after-wave]\n"
-	    "       [--rollback-on-halt] [--at TIME] [--retry-for DURATION | --until TIME] [--ignore-window]\n"
+	    "       [--waves LIST] [--max-fail N|P%] [--max-unreachable N|P%] [--min-sample N] [--rate N/min]\n"
+	    "       [--soak DURATION] [--pause-after-wave] [--rollback-on-halt] [--at TIME]\n"
+	    "       [--retry-for DURATION] [--until TIME|DURATION] [--ignore-window]\n"
 	    "       [--no-delta | --hardlink] [--no-relay] [--sign KEY] [--shard K/N] [--dry-run] [--json]",
 	.summary = "put a release on the selected terminals and switch them to it",
 	.help =
@@ -304,10 +302,10 @@ const struct cmd_entry cmd_push_entry = {
 	    "  -l, --limit SEL     hosts, groups, globs; !term excludes (default: all)\n"
 	    "  -p, --parallel N    terminals at once (default: inventory 'parallel')\n"
 	    "      --no-delta      send the whole bundle, even where the terminal holds most of it\n"
+	    "      --no-relay      straight to every terminal (through its jump host), none through its relay\n"
 	    "      --hardlink      a delta hard-links the files it reuses instead of copying them (faster, no\n"
 	    "                      space; but the releases then share those files: a change to one in place\n"
 	    "                      changes both)\n"
-	    "      --no-relay      straight to every terminal (through its jump host), none through its relay\n"
 	    "      --sign KEY      sign the release now (ed25519 PEM private key; else BUNDLE.sig is used)\n"
 	    "      --shard K/N     only this job's part of the selection (N CI jobs, K = 1..N; by a hash of\n"
 	    "                      each terminal's name, so the parts never overlap and cover it all)\n"

@@ -65,7 +65,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "no-relay", no_argument, NULL, 'Y' + 512 },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct cmd_deploy dr;
+	struct run_spec dr;
 	struct deploy_target *targets = NULL;
 	struct inv_host **hosts = NULL;
 	struct history *h = NULL;
@@ -214,8 +214,7 @@ cmd_rollback(struct cmd_ctx *ctx, int argc, char **argv)
 	dr.parallel = parallel > 0 ? (int)parallel : (int)inv_get_long(hosts[0], INV_PARALLEL);
 	dr.dry_run = dry_run;
 	dr.no_relay = no_relay;
-	dr.json = json;
-	rc = cmd_deploy_run(ctx, &dr);
+	rc = cmd_deploy_run(ctx, &dr, json);
 out:
 	for (size_t i = 0; targets != NULL && i < n; i++) {
 		free(targets[i].refusal);

@@ -1,7 +1,7 @@
 /*
  * runs: the recent runs (push, rollback, remote actions), newest first, read from their journals: who
- * started what and when, whether the run finished, halted, paused, is still running or was interrupted
- * (its controller died), and where its terminals stand.  `fleetctl show RUN` gives one run in full.
+ * started what and when, whether the run finished, halted, paused, is still running, was interrupted
+ * (its controller died), stays open until its deadline or expired, and where its terminals stand.  `fleetctl show RUN` gives one run in full.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -243,7 +243,9 @@ const struct cmd_entry cmd_runs_entry = {
 	    "  -n, --max-count N   show at most N runs (default 20, 0 for all)\n"
 	    "      --json          one JSON object per run\n"
 	    "\nStatus: running, interrupted (no end and its controller is gone: `fleetctl resume RUN`),\n"
-	    "paused, halted, done.  `fleetctl show RUN` shows one run in full.\n",
+	    "paused, halted, done, open (push --until: its deadline is ahead and terminals are still to do;\n"
+	    "`fleetctl retry --all` picks them up), expired (its deadline passed with terminals missing).\n"
+	    "`fleetctl show RUN` shows one run in full.\n",
 	.flags = CMD_READS_HISTORY,
 	.exec = cmd_runs,
 };

@@ -1,8 +1,9 @@
 /*
  * show: one run in full, from its journal: the plan as it was stored (kind, operator, selection, release,
- * waves with their terminals, options), what happened (waves started and finished, pauses, resumes, the
- * end), and each terminal's lifecycle with its times:
- *   t01  planned 10:45:01 -> sent 10:45:03 -> installed 10:45:04 -> done 10:45:05
+ * waves with their terminals, options, deadline), what happened (waves started and finished, soaks,
+ * pauses, resumes, pick-ups, the end), and where each terminal stands (pending, sent, installed, done,
+ * failed, delayed, expired) with its lifecycle and times:
+ *   t01  done       planned 10:45:01 -> sent 10:45:03 -> installed 10:45:04 -> done 10:45:05
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -26,6 +27,18 @@ show_str(json_t *obj, const char *key, const char *dflt)
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s != NULL ? s : dflt;
+}
+
+/* "2026-12-01 06:00:00 UTC" (caller frees). */
+static char *
+show_epoch(time_t t)
+{
+	char when[48];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	return xstrdup(when);
 }
 
 /* "10:45:03" from an ISO time, with "MM-DD " in front when the day is not the run's (caller frees). */
@@ -84,7 +97,16 @@ show_plan(struct buf *b, const struct journal_run *r)
 		buf_addf(b, " (exit %d)", r->exit_status);
 	if (strcmp(r->status, "interrupted") == 0)
 		buf_addf(b, " (finish it with `fleetctl resume %s`)", r->id);
+	else if (strcmp(r->status, "open") == 0)
+		buf_adds(b, " (until its deadline `fleetctl retry --all` picks up its delayed terminals)");
+	else if (r->expiry_unwritten)
+		buf_adds(b, " (its deadline has passed; `fleetctl retry --all` writes it down)");
 	buf_adds(b, "\n");
+	if (json_is_integer(json_object_get(json_object_get(plan, "options"), "until"))) {
+		t = show_epoch((time_t)json_integer_value(json_object_get(json_object_get(plan, "options"), "until")));
+		buf_addf(b, "%-11s %s\n", "deadline", t);
+		free(t);
+	}
 	if ((s = json_string_value(json_object_get(plan, "kind"))) != NULL)
 		buf_addf(b, "%-11s %s\n", "kind", s);
 	if ((s = json_string_value(json_object_get(plan, "operator"))) != NULL)
@@ -103,16 +125,9 @@ show_plan(struct buf *b, const struct journal_run *r)
 				skip = true;
 		if (skip)
 			continue;
-		if (strcmp(key, "at") == 0 && json_is_integer(v)) {
-			/* the planned start, as a time people read */
-			time_t at = (time_t)json_integer_value(v);
-			struct tm tm;
-			char when[48];
-
-			gmtime_r(&at, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-			val = xstrdup(when);
-		} else
+		if (strcmp(key, "at") == 0 && json_is_integer(v))
+			val = show_epoch((time_t)json_integer_value(v));   /* the planned start, as people read it */
+		else
 			val = show_value(v);
 		buf_addf(b, "%-11s %s\n", key, val);
 		free(val);
@@ -199,6 +214,16 @@ show_events(struct buf *b, const struct journal_run *r, const char *day)
 			buf_addf(b, "paused after wave %" JSON_INTEGER_FORMAT,
 			    json_integer_value(json_object_get(e, "after_wave")));
 			json_object_del(rest, "after_wave");
+		} else if (strcmp(t, "pickup") == 0 && json_is_integer(json_object_get(e, "terminals"))) {
+			json_int_t k = json_integer_value(json_object_get(e, "terminals"));
+
+			buf_addf(b, "picked up by retry --all: %" JSON_INTEGER_FORMAT " terminal%s still to do", k, k == 1 ? "" : "s");
+			json_object_del(rest, "terminals");
+		} else if (strcmp(t, "soak") == 0 && json_object_get(e, "after_wave") != NULL) {
+			buf_addf(b, "soak after wave %" JSON_INTEGER_FORMAT " %s", json_integer_value(json_object_get(e, "after_wave")),
+			    show_str(e, "state", ""));
+			json_object_del(rest, "after_wave");
+			json_object_del(rest, "state");
 		} else if (strcmp(t, "resume") == 0) {
 			buf_addf(b, "resumed by pid %" JSON_INTEGER_FORMAT " on %s",
 			    json_integer_value(json_object_get(e, "pid")), show_str(e, "controller", "?"));
@@ -234,6 +259,7 @@ static void
 show_terminals(struct buf *b, const struct journal_run *r, const char *day)
 {
 	size_t width = 4;
+	const char *phase;
 
 	if (r->nhosts == 0)
 		return;
@@ -246,7 +272,8 @@ show_terminals(struct buf *b, const struct journal_run *r, const char *day)
 		size_t k;
 		json_t *e;
 
-		buf_addf(b, "  %-*s ", (int)width, h->host);
+		phase = journal_phase(h->state);
+		buf_addf(b, "  %-*s %-9s ", (int)width, h->host, phase);
 		json_array_foreach(h->lifecycle, k, e) {
 			const char *step = json_string_value(json_object_get(e, "step"));
 			const char *err = json_string_value(json_object_get(e, "error"));
@@ -346,6 +373,8 @@ const struct cmd_entry cmd_show_entry = {
 	.summary = "show one run: its plan, its events and every terminal's lifecycle",
 	.help =
 	    "      --json          the whole run as one JSON object\n"
+	    "\nEach terminal: pending, sent, installed, done, failed, delayed (still to do) or expired (its\n"
+	    "run's deadline passed first), then every state it went through, with its time.\n"
 	    "\nRUN is a run id as `fleetctl runs` lists it, e.g. 20261126T104512.345Z-1a2b3c.\n"
 	    "Exit status: 0 shown, 2 no such run or usage, 1 the journal cannot be read.\n",
 	.flags = CMD_READS_HISTORY,

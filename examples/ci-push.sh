@@ -28,7 +28,9 @@ fi
 # 2. Push: one canary terminal, then 10%, then half, then all.  Halt when more than 2% of the
 #    terminals started so far failed (rounded down: 0 until 50 started), or when more than 5 are
 #    unreachable; put the updated terminals back when it halts.  Terminals that are busy serving
-#    a customer or unreachable are retried for 45 minutes, then reported delayed.
+#    a customer or unreachable are retried for 45 minutes, then reported delayed.  (--min-sample 50
+#    would judge the 2% on 50 terminals at least, but then a failing canary would not halt the run;
+#    for thousands of terminals see --waves exp:1,x2, --rate, --soak and --until in fleetctl(1).)
 fleetctl push "$archive" -l "$selection" \
     --waves 1,10%,50%,100% --max-fail 2% --max-unreachable 5 --rollback-on-halt \
     --retry-for 45m --json >"$out"

@@ -1,4 +1,4 @@
-/* action: the configured install / restart / shutdown / reboot commands, run on one terminal. */
+/* action: the configured install / restart / shutdown / reboot / health commands, run on one terminal. */
 #include "action.h"
 
 #include <stdlib.h>
@@ -21,6 +21,7 @@ action_name(enum action_kind k)
 	case ACTION_RESTART: return "restart";
 	case ACTION_SHUTDOWN: return "shutdown";
 	case ACTION_REBOOT: return "reboot";
+	case ACTION_HEALTH: return "health";
 	}
 	return "?";
 }
@@ -33,6 +34,7 @@ action_key(enum action_kind k)
 	case ACTION_RESTART: return INV_RESTART;
 	case ACTION_SHUTDOWN: return INV_SHUTDOWN;
 	case ACTION_REBOOT: return INV_REBOOT;
+	case ACTION_HEALTH: return INV_HEALTH;
 	}
 	return INV_RESTART;
 }
@@ -403,6 +405,8 @@ action_run_host(struct executor_worker *w, struct host_result *r, void *arg)
 		return;
 	if (action_detached(j->kind))
 		tp = action_run_detached(w, r, j, tp, cmd);
+	else if (j->kind == ACTION_HEALTH)
+		action_health(w, r, j, &tp, cmd);
 	else
 		action_run_in_place(tp, r, j, cmd, name);
 	if (r->state == HS_OK)

@@ -1,5 +1,5 @@
 /*
- * action: run a group's configured install, restart, shutdown or reboot command on terminals, as an
+ * action: run a group's configured install, restart, shutdown, reboot or health command on terminals, as an
  * executor job; for reboot optionally wait until the terminal is back with a new boot id and healthy.
  *
  * Every command runs with FLEET_ROOT=ROOT/COMPONENT and FLEET_COMPONENT=COMPONENT; install and restart
@@ -16,7 +16,9 @@
 #include "executor.h"
 #include "inventory.h"
 
-enum action_kind { ACTION_INSTALL, ACTION_RESTART, ACTION_SHUTDOWN, ACTION_REBOOT };
+/* ACTION_HEALTH runs the health command in place, health_retries times health_interval apart until it
+ * exits 0 (the soak of a rollout). */
+enum action_kind { ACTION_INSTALL, ACTION_RESTART, ACTION_SHUTDOWN, ACTION_REBOOT, ACTION_HEALTH };
 
 #define ACTION_DEFAULT_COMPONENT "app"
 

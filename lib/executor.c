@@ -10,7 +10,7 @@
 
 static const char *const state_names[HS__COUNT] = {
 	"pending", "ok", "failed", "unreachable", "hostkey", "auth", "timeout", "interrupted", "skipped",
-	"rolled-back", "locked", "busy", "delayed"
+	"rolled-back", "locked", "busy", "delayed", "expired"
 };
 
 const char *
@@ -316,7 +316,8 @@ executor_exit_status(const struct host_result *results, size_t n, bool interrupt
 		    results[i].state == HS_ROLLED_BACK)
 			failed = true;
 		else if (host_state_unreachable(results[i].state) || results[i].state == HS_LOCKED ||
-		    results[i].state == HS_BUSY || results[i].state == HS_DELAYED || results[i].state == HS_PENDING)
+		    results[i].state == HS_BUSY || results[i].state == HS_DELAYED || results[i].state == HS_EXPIRED ||
+		    results[i].state == HS_PENDING)
 			unreachable = true;
 	}
 	if (failed)

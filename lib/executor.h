@@ -30,6 +30,7 @@ enum host_state {
 	HS_LOCKED,        /* another run holds the terminal's lock */
 	HS_BUSY,          /* the terminal said it is busy (busy command exit 75): come back later */
 	HS_DELAYED,       /* not reached in time (unreachable, busy, outside its window): still to do */
+	HS_EXPIRED,       /* still not reached when the run's deadline passed: given up */
 	HS__COUNT
 };
 const char *host_state_name(enum host_state s);

@@ -955,16 +955,30 @@ history_release_file(struct history *h, const char *component, const char *relea
 }
 
 int
-history_has_run(struct history *h, const char *run_id, char **cause)
+history_run_text(struct history *h, const char *run_id, char **text, char **cause)
 {
-	char *path, *text = NULL;
+	char *path;
 	int rc;
 
+	*text = NULL;
 	if (history_check_name("run", run_id, cause) < 0)
 		return -1;
 	path = xasprintf("runs/%s.json", run_id);
-	rc = history_read(h, path, &text, cause);
+	rc = history_read(h, path, text, cause);
 	free(path);
+	if (rc != 0) {
+		free(*text);
+		*text = NULL;
+	}
+	return rc;
+}
+
+int
+history_has_run(struct history *h, const char *run_id, char **cause)
+{
+	char *text = NULL;
+	int rc = history_run_text(h, run_id, &text, cause);
+
 	free(text);
 	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
 }

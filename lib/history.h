@@ -102,6 +102,9 @@ int history_host_state(struct history *h, const char *host, const char *componen
 
 /* Has the run been recorded (runs/<run_id>.json at the tip)?  1 yes, 0 no, -1 with *cause. */
 int history_has_run(struct history *h, const char *run_id, char **cause);
+/* The run's journal as last recorded (runs/<run_id>.json at the tip; caller frees): 0, 1 not recorded
+ * (*text NULL), -1 with *cause. */
+int history_run_text(struct history *h, const char *run_id, char **text, char **cause);
 
 /* sha256 recorded for a release of a component (0 found, 1 not, -1 error); *sha caller frees. Also the manifest. */
 int history_release_sha256(struct history *h, const char *component, const char *release_id, char **sha, char **cause);

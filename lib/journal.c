@@ -651,6 +651,53 @@ journal_host_state(struct journal_host *h, json_t *line)
 	json_array_append_new(h->lifecycle, entry);
 }
 
+bool
+journal_state_to_do(const char *state)
+{
+	static const char *const to_do[] = { "unreachable", "timeout", "busy", "locked", "delayed", NULL };
+
+	for (size_t i = 0; state != NULL && to_do[i] != NULL; i++)
+		if (strcmp(state, to_do[i]) == 0)
+			return true;
+	return false;
+}
+
+const char *
+journal_phase(const char *state)
+{
+	static const char *const phases[][2] = {
+		{ "planned", "pending" }, { "pending", "pending" }, { "skipped", "pending" }, { "sent", "sent" },
+		{ "installed", "installed" }, { "done", "done" }, { "failed", "failed" }, { "rolled-back", "failed" },
+		{ "hostkey", "failed" }, { "auth", "failed" }, { "interrupted", "failed" }, { "expired", "expired" },
+	};
+
+	if (journal_state_to_do(state))
+		return "delayed";
+	for (size_t i = 0; state != NULL && i < sizeof(phases) / sizeof(phases[0]); i++)
+		if (strcmp(state, phases[i][0]) == 0)
+			return phases[i][1];
+	return state != NULL ? state : "pending";
+}
+
+/* An open run whose deadline has passed: expired, and so is every terminal it still had to do. */
+static void
+journal_expire(struct journal_run *r, time_t now)
+{
+	json_t *until = json_object_get(json_object_get(r->plan, "options"), "until");
+
+	if (strcmp(r->status, "open") != 0 || !json_is_integer(until) || json_integer_value(until) > (json_int_t)now)
+		return;
+	free(r->status);
+	r->status = xstrdup("expired");
+	r->expiry_unwritten = true;
+	for (size_t i = 0; i < r->nhosts; i++) {
+		if (!journal_state_to_do(r->hosts[i].state))
+			continue;
+		free(r->hosts[i].state);
+		r->hosts[i].state = xstrdup("expired");
+	}
+}
+
 int
 journal_read(const char *state_dir, const char *run_id, struct journal_run **out, char **cause)
 {
@@ -764,6 +811,7 @@ journal_read(const char *state_dir, const char *run_id, struct journal_run **out
 		else
 			r->status = xstrdup("interrupted");
 	}
+	journal_expire(r, time(NULL));
 	*out = r;
 	r = NULL;
 	rc = 0;
@@ -821,6 +869,7 @@ journal_run_json(const struct journal_run *r)
 
 		json_object_set_new(hj, "host", json_string(h->host));
 		json_object_set_new(hj, "state", journal_str_or_null(h->state));
+		json_object_set_new(hj, "phase", json_string(journal_phase(h->state)));
 		json_object_set_new(hj, "step", journal_str_or_null(h->step));
 		json_object_set_new(hj, "error", journal_str_or_null(h->error));
 		json_object_set_new(hj, "time", journal_str_or_null(h->time));
@@ -836,7 +885,7 @@ json_t *
 journal_run_counts(const struct journal_run *r)
 {
 	static const char *const order[] = {
-		"planned", "sent", "installed", "done", "failed", "unreachable", "delayed", "skipped",
+		"planned", "sent", "installed", "done", "failed", "unreachable", "delayed", "expired", "skipped",
 		"rolled-back", "locked", "busy", NULL
 	};
 	json_t *c = json_object(), *tally = json_object();

@@ -38,7 +38,9 @@ int journal_reopen(const char *state_dir, const char *run_id, struct journal **o
 int journal_state(struct journal *j, const char *host, const char *state, const char *step, const char *error, int wave);
 /* Append an event {"t":TYPE,"time":ISO, ...fields} and fsync (fields copied; may be NULL).  Types the lead
  * uses: "wave" {n, state: started|done|halted, ok, failed, unreachable}, "pause" {after_wave},
- * "end" {result: done|halted|interrupted, exit}.  0 / -1. */
+ * "soak" {after_wave, state: started|done, seconds, terminals | checked, unhealthy},
+ * "pickup" {terminals} (retry --all goes on with an open run), "end" {result: done|halted|interrupted|
+ * open|expired, exit}.  0 / -1. */
 int journal_event(struct journal *j, const char *type, json_t *fields);
 /* The line journal_event would write now (with its newline; caller frees), for a copy of the journal
  * that must already hold it (the history's, written before the journal gets its end). */
@@ -61,7 +63,11 @@ struct journal_run {
 	char *id;
 	json_t *plan;                 /* the plan line's object */
 	char *status;                 /* "running" (no end, controller alive on this host), "interrupted" (no end,
-	                               * controller gone), "paused" (last event pause), or the end's result */
+	                               * controller gone), "paused" (last event pause), or the end's result:
+	                               * "done", "halted", "open" (its deadline, plan options.until, is ahead
+	                               * and terminals are still to do) or "expired" (its deadline passed) */
+	bool expiry_unwritten;        /* an open run whose deadline has passed reads as expired, and its
+	                               * terminals still to do as expired, before anything wrote it down */
 	int exit_status;              /* from the end event, -1 if none */
 	struct journal_host *hosts;   /* in plan order: plan["hosts"] is an array of names; hosts never mentioned
 	                               * stay "planned"; hosts only seen in state lines follow, in order seen */
@@ -70,12 +76,20 @@ struct journal_run {
 	bool torn;                    /* the final line was incomplete (crash mid-write) and was ignored */
 	size_t bad_lines;             /* complete lines that were not valid journal lines (skipped) */
 };
-/* Read STATE_DIR/runs/<run_id>.jsonl.  0 / -1 with *cause, JOURNAL_ENOENT when there is no such run. */
+/* Read STATE_DIR/runs/<run_id>.jsonl.  0 / -1 with *cause, JOURNAL_ENOENT when there is no such run.
+ * An open run whose deadline has passed comes back expired (expiry_unwritten set). */
 int journal_read(const char *state_dir, const char *run_id, struct journal_run **out, char **cause);
 void journal_run_free(struct journal_run *r);
 /* The run as one JSON object: id, status, exit_status, torn, bad_lines, plan, events, hosts (each host's
- * fields and lifecycle).  New reference. */
+ * fields, its phase and lifecycle).  New reference. */
 json_t *journal_run_json(const struct journal_run *r);
+/* Is a terminal in this state still to do (unreachable, timeout, busy, locked, delayed)?  An open run's
+ * such terminals are what `retry --all` picks up. */
+bool journal_state_to_do(const char *state);
+/* Where a terminal stands, in seven words: pending (planned, or skipped by a halt), sent, installed,
+ * done, failed (failed, rolled back, refused: hostkey, auth, interrupted), delayed (still to do) or
+ * expired.  An unknown state is returned as it is (static strings or state). */
+const char *journal_phase(const char *state);
 /* {"done":18,"failed":1,...}: terminals by last state, known states in lifecycle order first.  New reference. */
 json_t *journal_run_counts(const struct journal_run *r);
 /* "18 done, 1 failed, 1 unreachable" from journal_run_counts ("no terminals" when none); caller frees. */

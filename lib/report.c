@@ -377,7 +377,7 @@ report_summary(const struct host_result *r, size_t n)
 {
 	static const enum host_state order[] = {
 		HS_OK, HS_FAILED, HS_ROLLED_BACK, HS_UNREACHABLE, HS_HOSTKEY, HS_AUTH, HS_TIMEOUT, HS_LOCKED, HS_BUSY,
-		HS_DELAYED, HS_INTERRUPTED, HS_SKIPPED
+		HS_DELAYED, HS_EXPIRED, HS_INTERRUPTED, HS_SKIPPED
 	};
 	char **names = xcalloc(n ? n : 1, sizeof(*names));
 	struct buf b;

@@ -198,6 +198,9 @@ t_done() {
 #   t_push_cut TNN ARCHIVE     push ARCHIVE to TNN (--json into $T/cut.json, stderr $T/cut.err) and cut that
 #                              terminal's link once its partial upload passes 1 MB: CUTAT (bytes seen, 0 if
 #                              never), CUTRC (the push's exit status)
+#   term_start TNN             start a stopped terminal again (on a free port, the inventory and known_hosts
+#                              following, when another process took its port meanwhile)
+#   wait_pid PID SECONDS       wait for a background job, bounded; kill it when it overstays (false then)
 fl() {
 	"$FLEETCTL" -i "${FL_INV:-$INV}" "$@"
 }
@@ -262,4 +265,32 @@ t_push_cut() {
 	done
 	wait "$pid"
 	CUTRC=$?
+}
+
+# While a terminal was down another process (another test's fleet, an outgoing connection's ephemeral
+# port) may have taken its port: then it moves to a free one.  Only while no fleetctl runs.
+term_start() {
+	fleet_start_one "$FLEET" "$1" 2>/dev/null && return 0
+	grep -q 'Cannot bind' "$FLEET/$1/sshd.log" || return 1
+	fleet_write_sshd_config "$FLEET" "$1" "$(fleet_free_ports 1)"
+	awk -v h="[host:$1]" -v p="port = $(cat "$FLEET/$1/port")" \
+	    '/^\[/ { inh = ($0 == h) } inh && /^port = / { print p; next } { print }' "$INV" >"$INV.tmp" &&
+	    mv "$INV.tmp" "$INV"
+	while read -r n; do fleet_known_hosts_line "$FLEET" "$n"; done <"$FLEET/names" >"$FLEET/client/kh.tmp" &&
+	    mv "$FLEET/client/kh.tmp" "$FLEET/client/known_hosts"
+	fleet_start_one "$FLEET" "$1"
+}
+
+wait_pid() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null && [ "$i" -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -TERM "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 1
+	fi
+	wait "$1"
 }

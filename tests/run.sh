@@ -5,8 +5,8 @@
 #
 # Runs every unit test binary $BUILD/test/unit/test_*, every fuzz corpus replay $BUILD/test/fuzz/replay_x
 # (on tests/fuzz/corpus/x), then every tests/e2e/*.sh (alphabetical), each under `timeout` ($T_TIMEOUT
-# seconds, default 600).  FILTER keeps only the files whose name (unit/test_x, fuzz/replay_x, e2e/x.sh)
-# contains one of the FILTER strings.  A file that exits non-zero without a
+# seconds, default 600).  FILTER keeps only the files whose name (unit/test_x, fuzz/replay_x, e2e/x.sh, or
+# as a path tests/e2e/x.sh) contains one of the FILTER strings.  A file that exits non-zero without a
 # FAIL line (crash, timeout, error) counts as one failure named after it.  Prints the failures, each
 # file's log path, and as its last line "N passed, N failed"; exits 1 if anything failed.
 # -v prints every file's whole output.
@@ -30,6 +30,7 @@ for a in "$@"; do
 		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
+	tests/*) filters="$filters ${a#tests/}" ;;   # a path works too: tests/e2e/rollout.sh
 	*) filters="$filters $a" ;;
 	esac
 done

@@ -67,6 +67,11 @@ printf '%s\n' '{"t":"start","run":"20261126T104512Z-bbbbbb"}' >"$FLEET/state/run
 t_check lock_status_running_journal_not_stale expect_output 'stale: no\)$' "$FLEETCTL" -i "$INV" lock status -l t02
 printf '%s\n' '{"t":"end","status":1}' >>"$FLEET/state/runs/20261126T104512Z-bbbbbb.jsonl"
 t_check lock_status_ended_run_is_stale expect_output 'bbbbbb .*stale: yes\)$' "$FLEETCTL" -i "$INV" lock status -l t02
+# Resumed after an end (retry --all going on with an open run): running again, its locks are not stale.
+printf '%s\n' '{"t":"resume","pid":1}' >>"$FLEET/state/runs/20261126T104512Z-bbbbbb.jsonl"
+t_check lock_status_resumed_run_not_stale expect_output 'bbbbbb .*stale: no\)$' "$FLEETCTL" -i "$INV" lock status -l t02
+printf '%s\n' '{"t":"end","result":"open"}' >>"$FLEET/state/runs/20261126T104512Z-bbbbbb.jsonl"
+t_check lock_status_ended_again_is_stale expect_output 'bbbbbb .*stale: yes\)$' "$FLEETCTL" -i "$INV" lock status -l t02
 
 # break without --yes and stdin not a terminal: exit 2, nothing removed, nothing recorded.
 before=$(commits)

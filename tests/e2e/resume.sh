@@ -33,20 +33,6 @@ sessions() {
 	grep -c 'Accepted publickey' "$FLEET/$1/sshd.log"
 }
 
-wait_pid() {
-	local i=0
-	while kill -0 "$1" 2>/dev/null && [ "$i" -lt $(($2 * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -TERM "$1" 2>/dev/null
-		wait "$1" 2>/dev/null
-		return 1
-	fi
-	wait "$1"
-}
-
 t_rel v1
 t_check baseline_push expect_exit 0 fl push "$T/rel" --version 1.0 -p 20 --json
 V1=$(hj t01 .release)

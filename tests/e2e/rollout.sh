@@ -23,21 +23,6 @@ inv_add() {
 	awk -v s="[$3]" -v kv="$4 = $5" '{ print } $0 == s { print kv }' "$1" >"$2"
 }
 
-# term_start TNN: start a stopped terminal again.  While it was down another process (another test's
-# fleet, an outgoing connection's ephemeral port) may have taken its port: then it moves to a free
-# one, and the inventory and known_hosts follow.  Only while no fleetctl runs.
-term_start() {
-	fleet_start_one "$FLEET" "$1" 2>/dev/null && return 0
-	grep -q 'Cannot bind' "$FLEET/$1/sshd.log" || return 1
-	fleet_write_sshd_config "$FLEET" "$1" "$(fleet_free_ports 1)"
-	awk -v h="[host:$1]" -v p="port = $(cat "$FLEET/$1/port")" \
-	    '/^\[/ { inh = ($0 == h) } inh && /^port = / { print p; next } { print }' "$INV" >"$INV.tmp" &&
-	    mv "$INV.tmp" "$INV"
-	while read -r n; do fleet_known_hosts_line "$FLEET" "$n"; done <"$FLEET/names" >"$FLEET/client/kh.tmp" &&
-	    mv "$FLEET/client/kh.tmp" "$FLEET/client/known_hosts"
-	fleet_start_one "$FLEET" "$1"
-}
-
 # term_freeze / term_thaw TNN: the terminal stops answering (its sshd listener stopped with SIGSTOP:
 # connections hang until connect_timeout) and comes back; its port stays its own meanwhile.
 term_freeze() {
@@ -45,21 +30,6 @@ term_freeze() {
 }
 term_thaw() {
 	kill -CONT "$(fleet_pid "$FLEET" "$1")"
-}
-
-# wait_pid PID SECONDS: wait for a background job, bounded; kill it when it overstays.
-wait_pid() {
-	local i=0
-	while kill -0 "$1" 2>/dev/null && [ "$i" -lt $(($2 * 10)) ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -TERM "$1" 2>/dev/null
-		wait "$1" 2>/dev/null
-		return 1
-	fi
-	wait "$1"
 }
 
 # For expect_output on what the last `run` printed.

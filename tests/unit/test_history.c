@@ -330,6 +330,14 @@ test_release_manifest_and_sha256_stored(void)
 	CHECK(history_release_manifest(h, "fw", "1.4.2-0123456789ab", &man, &cause) == 1);
 	CHECK(sha == NULL && man == NULL);
 	CHECK(cause == NULL);
+	/* the run's journal as recorded, and none for a run never recorded */
+	CHECK(history_run_text(h, "run-1", &man, &cause) == 0);
+	CHECK_STR(man, "{\"run\":\"run-1\"}\n");
+	free(man);
+	man = NULL;
+	CHECK(history_run_text(h, "run-2", &man, &cause) == 1 && man == NULL);
+	CHECK(history_has_run(h, "run-1", &cause) == 1 && history_has_run(h, "run-2", &cause) == 0);
+	CHECK(cause == NULL);
 out:
 	free(cause);
 	history_close(h);

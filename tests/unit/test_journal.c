@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../lib/journal.h"
@@ -433,6 +434,65 @@ test_end_sets_status(void)
 	free(cause);
 }
 
+/* An open run (push --until): open while its deadline is ahead; past it, it reads as expired and so do
+ * its terminals still to do, until something writes that down. */
+static void
+test_open_run_expires_at_its_deadline(void)
+{
+	static const char *const ids[] = { "20261126T104512Z-00000e", "20261126T104512Z-00000f" };
+	static const char *const hosts[] = { "t01", "t02", "t03", NULL };
+	const time_t until[] = { time(NULL) + 3600, time(NULL) - 1 };
+
+	for (int k = 0; k < 2; k++) {
+		json_t *plan = plan_new("push", hosts), *f;
+		struct journal *j = NULL;
+		struct journal_run *r;
+		char *cause = NULL;
+
+		json_object_set_new(plan, "options", json_pack("{s:I}", "until", (json_int_t)until[k]));
+		CHECK(journal_create(state_dir, ids[k], plan, &j, &cause) == 0);
+		json_decref(plan);
+		free(cause);
+		if (j == NULL)
+			return;
+		journal_state(j, "t01", "done", NULL, NULL, 1);
+		journal_state(j, "t02", "delayed", "connect", "connection refused", -1);
+		journal_state(j, "t03", "failed", "install", "exit 3", 1);
+		f = json_pack("{s:s, s:i}", "result", "open", "exit", 3);
+		journal_event(j, "end", f);
+		json_decref(f);
+		journal_close(j);
+		r = read_run(ids[k]);
+		CHECK(r != NULL);
+		if (r == NULL)
+			return;
+		CHECK_STR(r->status, k == 0 ? "open" : "expired");
+		CHECK(r->expiry_unwritten == (k == 1));
+		CHECK_STR(find_host(r, "t01")->state, "done");
+		CHECK_STR(find_host(r, "t02")->state, k == 0 ? "delayed" : "expired");
+		CHECK_STR(find_host(r, "t03")->state, "failed");
+		journal_run_free(r);
+	}
+}
+
+/* show's seven words for the journal's states. */
+static void
+test_phases(void)
+{
+	static const char *const map[][2] = {
+		{ "planned", "pending" }, { "skipped", "pending" }, { "sent", "sent" }, { "installed", "installed" },
+		{ "done", "done" }, { "failed", "failed" }, { "rolled-back", "failed" }, { "auth", "failed" },
+		{ "unreachable", "delayed" }, { "busy", "delayed" }, { "locked", "delayed" }, { "timeout", "delayed" },
+		{ "delayed", "delayed" }, { "expired", "expired" }, { "something-new", "something-new" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		CHECK_STR(journal_phase(map[i][0]), map[i][1]);
+	CHECK(journal_state_to_do("delayed") && journal_state_to_do("locked") && journal_state_to_do("unreachable"));
+	CHECK(!journal_state_to_do("done") && !journal_state_to_do("failed") && !journal_state_to_do("expired") &&
+	    !journal_state_to_do(NULL));
+}
+
 struct writer {
 	struct journal *j;
 	char host[16];
@@ -676,6 +736,8 @@ main(void)
 	RUN(test_own_live_pid_is_running);
 	RUN(test_reopen_refused_while_open);
 	RUN(test_end_sets_status);
+	RUN(test_open_run_expires_at_its_deadline);
+	RUN(test_phases);
 	RUN(test_concurrent_states);
 	RUN(test_list_newest_first);
 	RUN(test_invalid_run_id_rejected);
