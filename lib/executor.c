@@ -139,7 +139,7 @@ executor_connect_host(struct executor_worker *w, struct host_result *r, const st
 	size_t hops;
 	int rc;
 
-	hops = exec_chain(r->host, w->ex->opts->accept_new_host_keys, targets, ids);
+	hops = exec_chain(h, w->ex->opts->accept_new_host_keys, targets, ids);
 	rc = transport_connect(&targets[0], &w->ex->tpo, &tp, &r->note, &cause);
 	if (rc != TP_OK) {
 		r->state = host_state_from_tp(rc);
