@@ -147,8 +147,9 @@ tries=0
 while [ "$tries" -lt 3 ]; do
 	tries=$((tries + 1))
 	cut_try "$tries"
-	# the upload may have ended before the kill landed: then again with new content
-	[ "$CUTAT" -gt 0 ] && [ "$CUTRC" -ne 0 ] && [ -n "$(ls "$FLEET/t05/root/app/.fleet/incoming")" ] && break
+	# the upload may have ended before the kill landed (what is left is whole): then again with new content
+	left=$(cat "$FLEET/t05/root/app/.fleet/incoming"/* 2>/dev/null | wc -c)
+	[ "$CUTAT" -gt 0 ] && [ "$CUTRC" -ne 0 ] && [ "$left" -gt 0 ] && [ "$left" -lt 12000000 ] && break
 done
 echo "# delta cut at $CUTAT bytes after $tries tries, push exit $CUTRC; left: $(cd "$FLEET/t05/root/app/.fleet/incoming" && wc -c ./* | tr '\n' ' ')"
 jq -c 'select(.host == "t05") | {state, step, error, delta, bytes_sent}' "$T/cut.json" | sed 's/^/# /'
