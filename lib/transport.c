@@ -26,7 +26,6 @@
 #include "knownhosts.h"
 #include "sshkey.h"
 
-#define TP_CHUNK (256 * 1024)
 /* One upload's buffer: libssh2 takes at most 32700 bytes per channel write anyway, and with hundreds
  * of uploads in flight a bigger one per terminal is only resident memory. */
 #define TP_UPLOAD_CHUNK (32 * 1024)
