@@ -117,6 +117,19 @@ exec_chain(const struct inv_host *h, bool accept_new, struct tp_target *targets,
 	return hops;
 }
 
+/* What connections to h and its jump chain need, parsed into the run's shared state. */
+static void
+exec_prepare(struct tp_shared *shared, const struct inv_host *h, bool accept_new)
+{
+	struct tp_target targets[EXEC_MAX_HOPS];
+	char **ids[EXEC_MAX_HOPS] = { NULL };
+	size_t hops = exec_chain(h, accept_new, targets, ids);
+
+	tp_shared_prepare(shared, &targets[0]);
+	for (size_t k = 0; k < hops; k++)
+		strv_free(ids[k]);
+}
+
 struct transport *
 executor_connect(struct executor_worker *w, struct host_result *r)
 {
@@ -220,13 +233,10 @@ executor_run(const struct executor_opts *o, struct inv_host **hosts, size_t n, s
 	/* known_hosts and identity keys parsed once here, before any worker starts */
 	ex.tpo.shared = tp_shared_new();
 	for (size_t i = 0; i < n; i++) {
-		struct tp_target targets[EXEC_MAX_HOPS];
-		char **ids[EXEC_MAX_HOPS] = { NULL };
-		size_t hops = exec_chain(hosts[i], o->accept_new_host_keys, targets, ids);
-
-		tp_shared_prepare(ex.tpo.shared, &targets[0]);
-		for (size_t k = 0; k < hops; k++)
-			strv_free(ids[k]);
+		exec_prepare(ex.tpo.shared, hosts[i], o->accept_new_host_keys);
+		/* a deploy may connect to the terminal's relay instead (executor_connect_host) */
+		if (hosts[i]->relay != NULL)
+			exec_prepare(ex.tpo.shared, hosts[i]->relay, o->accept_new_host_keys);
 	}
 	pthread_mutex_init(&ex.lock, NULL);
 	pthread_cond_init(&ex.cond, NULL);
@@ -255,15 +265,7 @@ executor_run(const struct executor_opts *o, struct inv_host **hosts, size_t n, s
 
 	pthread_mutex_lock(&ex.lock);
 	while (ex.workers_left > 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 250 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&ex.cond, &ex.lock, &ts);
+		cond_wait_ms(&ex.cond, &ex.lock, 250);
 		if (o->progress != NULL && ex.workers_left > 0) {
 			struct executor_progress p = {
 				.total = n, .done = atomic_load(&ex.done), .ok = atomic_load(&ex.ok),

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "knownhosts.h"
@@ -94,15 +93,7 @@ relay_site_get(struct relay_table *t, const struct inv_host *h)
 static void
 relay_wait(struct relay_table *t)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 200 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+	cond_wait_ms(&t->cond, &t->lock, 200);
 }
 
 int
@@ -368,7 +359,8 @@ relay_word_ok(const char *s)
 /* printf arguments: the controller's known_hosts entries for the terminal, in the two forms the
  * clients look up ("[addr]:port" for ssh, the bare address for dbclient).  0, or TP_HOSTKEY. */
 static int
-relay_known_lines(const struct inv_host *terminal, const char *addr, int port, struct buf *b, char **cause)
+relay_known_lines(const struct transport *tp, const struct inv_host *terminal, const char *addr, int port,
+    struct buf *b, char **cause)
 {
 	const char *files[2] = { inv_get(terminal, INV_KNOWN_HOSTS), inv_get(terminal, INV_GLOBAL_KNOWN_HOSTS) };
 	size_t count = 0;
@@ -377,7 +369,7 @@ relay_known_lines(const struct inv_host *terminal, const char *addr, int port, s
 		struct kh_match *m = NULL;
 		size_t n = 0;
 
-		if (files[f] == NULL || knownhosts_lookup(files[f], addr, port, &m, &n) < 0)
+		if (files[f] == NULL || transport_known_lookup(tp, files[f], addr, port, &m, &n) < 0)
 			continue;
 		for (size_t i = 0; i < n; i++) {
 			char *line;
@@ -407,7 +399,8 @@ relay_known_lines(const struct inv_host *terminal, const char *addr, int port, s
 }
 
 int
-relay_command(const struct inv_host *terminal, const char *command, const char *cache_name, uint64_t offset,
+relay_command(const struct transport *tp, const struct inv_host *terminal, const char *command,
+    const char *cache_name, uint64_t offset,
     char **out, char **cause)
 {
 	const char *addr = inv_get(terminal, INV_ADDRESS), *user = inv_get(terminal, INV_USER);
@@ -431,7 +424,7 @@ relay_command(const struct inv_host *terminal, const char *command, const char *
 	buf_addf(&b, "umask 077; d=%s; k=\"$d/kh.$$\"\n"
 	    "rm -rf \"$k\"; mkdir -p \"$k/.ssh\" || { echo \"fleetctl-relay: cannot create $k\" >&2; exit 255; }\n"
 	    "printf '%%s\\n'", dir);
-	if ((rc = relay_known_lines(terminal, addr, port, &b, cause)) != TP_OK)
+	if ((rc = relay_known_lines(tp, terminal, addr, port, &b, cause)) != TP_OK)
 		goto out;
 	buf_addf(&b, " >\"$k/.ssh/known_hosts\" || { rm -rf \"$k\"; exit 255; }\n"
 	    "c=%s\n"
@@ -588,7 +581,7 @@ relay_exec_reached(struct transport *tp, const struct inv_host *terminal, struct
 	x->exit_code = -1;
 	x->exit_signal[0] = '\0';
 	x->bytes_sent = 0;
-	if ((rc = relay_command(terminal, x->command, cache_name, offset, &cmd, cause)) != TP_OK)
+	if ((rc = relay_command(tp, terminal, x->command, cache_name, offset, &cmd, cause)) != TP_OK)
 		goto out;
 	rx = *x;
 	rx.command = cmd;

@@ -61,11 +61,12 @@ int relay_exec(struct transport *tp, const struct inv_host *terminal, struct tp_
 /*
  * The shell command the relay runs for one of terminal's commands (what relay_exec sends; exposed for
  * the tests): its client to the terminal with a private known_hosts file made of the controller's
- * entries, command passed as one word, input from the cached file at offset when cache_name is set.
+ * entries (as tp's run parsed them; tp NULL: read from the files), command passed as one word, input
+ * from the cached file at offset when cache_name is set.
  * TP_OK with *out (caller frees), or TP_HOSTKEY (no key on record) / TP_ERROR with *cause.
  */
-int relay_command(const struct inv_host *terminal, const char *command, const char *cache_name, uint64_t offset,
-    char **out, char **cause);
+int relay_command(const struct transport *tp, const struct inv_host *terminal, const char *command,
+    const char *cache_name, uint64_t offset, char **out, char **cause);
 
 /* relay_exec capturing output, like transport_run.  *reached (may be NULL): the command started on the
  * terminal (false: the relay's client never got there, so the command did nothing). */

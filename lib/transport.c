@@ -313,24 +313,32 @@ struct tp_known {
 	size_t n[2];
 };
 
+/* file's entries for host:port: the run's parsed copy when it has one, else the file itself. */
+static int
+tp_known_lookup(struct tp_shared *sh, const char *file, const char *host, int port, struct kh_match **out,
+    size_t *n)
+{
+	if (sh != NULL && knownhosts_db_has(sh->known, file))
+		return knownhosts_db_lookup(sh->known, file, host, port, out, n);
+	return knownhosts_lookup(file, host, port, out, n);
+}
+
+int
+transport_known_lookup(const struct transport *tp, const char *file, const char *host, int port,
+    struct kh_match **out, size_t *n)
+{
+	return tp_known_lookup(tp != NULL && tp->opts != NULL ? tp->opts->shared : NULL, file, host, port, out, n);
+}
+
 static void
 tp_known_load(struct tp_known *k, const struct tp_target *t, struct tp_shared *sh)
 {
 	memset(k, 0, sizeof(*k));
 	k->file[0] = t->known_hosts;
 	k->file[1] = t->global_known_hosts;
-	for (int f = 0; f < 2; f++) {
-		int rc;
-
-		if (k->file[f] == NULL)
-			continue;
-		if (sh != NULL && knownhosts_db_has(sh->known, k->file[f]))
-			rc = knownhosts_db_lookup(sh->known, k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
-		else
-			rc = knownhosts_lookup(k->file[f], t->address, t->port, &k->m[f], &k->n[f]);
-		if (rc < 0)
+	for (int f = 0; f < 2; f++)
+		if (k->file[f] != NULL && tp_known_lookup(sh, k->file[f], t->address, t->port, &k->m[f], &k->n[f]) < 0)
 			k->n[f] = 0;
-	}
 }
 
 static void
@@ -1126,15 +1134,7 @@ static int tp_connect_one(const struct tp_target *t, const struct tp_opts *o, st
 static void
 tp_jwait(struct tp_shared *sh)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += 200 * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&sh->jcond, &sh->jlock, &ts);
+	cond_wait_ms(&sh->jcond, &sh->jlock, 200);
 }
 
 /* A session to t->jump with room for one more channel, promised to us (nchan counted); connects one

@@ -114,6 +114,15 @@ int transport_exec(struct transport *tp, struct tp_exec *x, char **cause);
 int transport_run(struct transport *tp, const char *command, long timeout_ms, struct buf *out, struct buf *err,
     int *exit_code, char *signal, char **cause);
 
+/*
+ * The known_hosts entries of file for host:port as this connection's run sees them: from the run's
+ * parsed files (keys accepted during the run included), or read from the file now when the run did
+ * not load it.  Returns the number of matches (caller frees with kh_matches_free), -1 on a read error.
+ */
+struct kh_match;
+int transport_known_lookup(const struct transport *tp, const char *file, const char *host, int port,
+    struct kh_match **out, size_t *n);
+
 /* The host key's SHA256 fingerprint "SHA256:..." of this connection (borrowed). */
 const char *transport_fingerprint(const struct transport *tp);
 

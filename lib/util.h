@@ -2,6 +2,7 @@
 #ifndef FLEET_UTIL_H
 #define FLEET_UTIL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,8 @@ int parse_duration(const char *s, long *seconds);
 
 /* Monotonic milliseconds and wall-clock seconds. */
 int64_t now_ms(void);
+/* pthread_cond_timedwait for at most ms milliseconds (mutex held); the caller re-checks what it waits for. */
+void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mutex, long ms);
 
 /* Trim leading and trailing blanks in place; returns s. */
 char *str_trim(char *s);

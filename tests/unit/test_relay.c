@@ -116,7 +116,7 @@ test_command_passes_hostile_text_verbatim(void)
 	CHECK(t != NULL);
 	if (t == NULL)
 		goto out;
-	CHECK(relay_command(t, hostile, NULL, 0, &cmd, &cause) == TP_OK);
+	CHECK(relay_command(NULL, t, hostile, NULL, 0, &cmd, &cause) == TP_OK);
 	CHECK(cmd != NULL);
 	if (cmd == NULL)
 		goto out;
@@ -180,7 +180,7 @@ test_cached_input_goes_behind_a_guard_line(void)
 	write_file(f, "0123456789", 0600);
 	free(f);
 	/* from offset 4, after the line "n" that dbclient's host key question would eat */
-	CHECK(relay_command(t, "cat", "d.abc", 4, &cmd, &cause) == TP_OK);
+	CHECK(relay_command(NULL, t, "cat", "d.abc", 4, &cmd, &cause) == TP_OK);
 	if (cmd == NULL)
 		goto out;
 	CHECK(run_sh(cmd, "/dev/null") == 0);
@@ -204,7 +204,7 @@ test_cached_input_goes_behind_a_guard_line(void)
 	free(cmd);
 	cmd = NULL;
 	/* a file not in the cache: the relay says so, exit 255 */
-	CHECK(relay_command(t, "cat", "d.missing", 0, &cmd, &cause) == TP_OK);
+	CHECK(relay_command(NULL, t, "cat", "d.missing", 0, &cmd, &cause) == TP_OK);
 	CHECK(run_sh(cmd, "/dev/null") == 255);
 	in = xasprintf("%s/err", tmpdir);
 	out = slurp(in);
@@ -229,11 +229,11 @@ test_unknown_host_key_is_refused_before_the_client(void)
 	if (t == NULL)
 		goto out;
 	/* the recorded key is for port 2222; on port 22 nothing is known */
-	CHECK(relay_command(t, "true", NULL, 0, &cmd, &cause) == TP_OK);
+	CHECK(relay_command(NULL, t, "true", NULL, 0, &cmd, &cause) == TP_OK);
 	free(cmd);
 	cmd = NULL;
 	t->set[INV_PORT].value = (char *)"22";
-	CHECK(relay_command(t, "true", NULL, 0, &cmd, &cause) == TP_HOSTKEY);
+	CHECK(relay_command(NULL, t, "true", NULL, 0, &cmd, &cause) == TP_HOSTKEY);
 	CHECK(cmd == NULL);
 	CHECK(cause != NULL && strstr(cause, "no host key for 10.1.2.3 port 22") != NULL);
 	t->set[INV_PORT].value = NULL;   /* not ours to free */
